@@ -1,0 +1,5 @@
+import sys
+
+from riffusion.cli import main
+
+sys.exit(main())
