@@ -1,0 +1,223 @@
+"""The Riffusion image codec: mel magnitudes <-> 8-bit RGB pictures, with parameters in EXIF.
+
+Bit-compatible with the images the original tools made and riffusion-model-v1 was trained on
+(riffusion-format.md §3): peak-normalise, ``** 0.25``, ``* 255``, invert (loud = black), truncate to uint8,
+low frequencies at the bottom; mono as grey RGB, stereo as ``(0, left, right)``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import typing as T
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PIL.ExifTags import TAGS as _PIL_TAGS
+
+from riffusion.files import atomic_path
+from riffusion.spectrogram_params import SpectrogramParams
+
+#: Scale of decoded magnitudes when an image does not say (results are peak-normalised later).
+DEFAULT_MAX_VALUE = 30e6
+
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF"}
+
+
+def image_from_spectrogram(spectrogram: np.ndarray, *, power: float = 0.25) -> Image.Image:
+    """Encode a mel magnitude spectrogram as a Riffusion image.
+
+    Parameters
+    ----------
+    spectrogram : np.ndarray, shape (channels, n_mels, frames)
+        Non-negative magnitudes; 1 channel (mono) or 2 (stereo).
+    power : float, keyword-only
+        Compression exponent applied after peak normalisation.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, ``frames`` wide and ``n_mels`` high, lowest mel bin on the bottom row. No EXIF (see
+        :func:`attach_exif`).
+    """
+    data = np.asarray(spectrogram, dtype=np.float32)
+    if data.ndim != 3 or data.shape[0] not in (1, 2):
+        raise ValueError(
+            f"spectrogram must have shape (channels, n_mels, frames) with 1 or 2 channels, "
+            f"got {data.shape}"
+        )
+    if not np.all(np.isfinite(data)) or (data.size and data.min() < 0):
+        raise ValueError("spectrogram magnitudes must be finite and non-negative")
+    peak = float(data.max()) if data.size else 0.0
+    # 1. peak normalise over all channels, 2. compress, 3. invert, 4. truncate (not round) to uint8.
+    scaled = data / peak if peak > 0 else np.zeros_like(data)
+    pixels = (255.0 - np.power(scaled, power) * 255.0).astype(np.uint8)
+    # 5. channel layout: grey as R = G = B; stereo as (0, left, right).
+    if pixels.shape[0] == 1:
+        rgb = np.repeat(pixels, 3, axis=0)
+    else:
+        rgb = np.stack([np.zeros_like(pixels[0]), pixels[0], pixels[1]])
+    # 6. lowest frequency at the bottom.
+    return Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 2, 0)[::-1]), mode="RGB")
+
+
+def spectrogram_from_image(
+    image: Image.Image,
+    *,
+    power: float = 0.25,
+    stereo: bool = False,
+    max_value: float = DEFAULT_MAX_VALUE,
+) -> np.ndarray:
+    """Decode a Riffusion image to mel magnitudes (the inverse of :func:`image_from_spectrogram`).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        Any mode; palette and grey images are converted to RGB first.
+    power : float, keyword-only
+        The exponent the image was encoded with.
+    stereo : bool, keyword-only
+        Read the G and B channels (stereo) instead of R (mono).
+    max_value : float, keyword-only
+        Magnitude of a black pixel.
+
+    Returns
+    -------
+    np.ndarray, shape (1 or 2, height, width), float32
+
+    Raises
+    ------
+    ValueError
+        If a stereo image (R all zero, G/B carrying sound) is decoded as mono, which would give silence.
+    """
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL image, got {type(image).__name__}")
+    rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+    data = rgb[::-1].transpose(2, 0, 1)
+    if stereo:
+        data = data[1:3]
+    else:
+        if not data[0].any() and data[1:].any():
+            raise ValueError(
+                "this image looks like a stereo spectrogram (R channel all zero, G/B carry the left/right "
+                "channels); decode it with stereo=True (its EXIF STEREO tag says so when present)"
+            )
+        data = data[0:1]
+    magnitudes = (255.0 - data.astype(np.float32)) / 255.0
+    return np.power(magnitudes, 1.0 / power, dtype=np.float32) * np.float32(max_value)
+
+
+def attach_exif(image: Image.Image, params: SpectrogramParams, *, max_value: T.Optional[float] = None) -> Image.Image:
+    """Write ``params`` (and ``max_value``) into the image's EXIF (IFD0, custom tag ids); returns ``image``."""
+    exif = image.getexif()
+    exif.update(params.to_exif())
+    if max_value is not None:
+        exif[SpectrogramParams.ExifTags.MAX_VALUE.value] = float(max_value)
+    return image
+
+
+def exif_from_image(image: Image.Image) -> dict[str, T.Any]:
+    """EXIF tags of ``image`` by name: Riffusion's (``SAMPLE_RATE``, ...) and any standard ones."""
+    names = {tag.value: tag.name for tag in SpectrogramParams.ExifTags}
+    return {names.get(k, _PIL_TAGS.get(k, str(k))): v for k, v in image.getexif().items()}
+
+
+def params_from_image(image: Image.Image, *, warn: bool = True) -> SpectrogramParams:
+    """Spectrogram parameters from the image's EXIF.
+
+    Model outputs and server JPEGs carry no tags: they decode with the default parameters (with a
+    warning, since a wrong guess makes wrong audio). Missing individual tags also fall back to defaults.
+    """
+    exif = image.getexif()
+    defaults = SpectrogramParams()
+    fields = {
+        "sample_rate": ("SAMPLE_RATE", int),
+        "stereo": ("STEREO", bool),
+        "step_size_ms": ("STEP_SIZE_MS", int),
+        "window_duration_ms": ("WINDOW_DURATION_MS", int),
+        "padded_duration_ms": ("PADDED_DURATION_MS", int),
+        "num_frequencies": ("NUM_FREQUENCIES", int),
+        "min_frequency": ("MIN_FREQUENCY", int),
+        "max_frequency": ("MAX_FREQUENCY", int),
+        "power_for_image": ("POWER_FOR_IMAGE", float),
+    }
+    values: dict[str, T.Any] = {}
+    missing = []
+    for field, (tag_name, cast) in fields.items():
+        tag = SpectrogramParams.ExifTags[tag_name].value
+        if tag in exif:
+            values[field] = cast(exif[tag])
+        else:
+            missing.append(tag_name)
+            values[field] = getattr(defaults, field)
+    if missing and warn:
+        what = "no spectrogram EXIF tags" if len(missing) == len(fields) else f"no EXIF tags {missing}"
+        warnings.warn(f"image has {what}; using the default spectrogram parameters for them", stacklevel=2)
+    params = SpectrogramParams(**values)
+    if params.num_frequencies != image.height:
+        raise ValueError(
+            f"image is {image.height} pixels high but its parameters say num_frequencies="
+            f"{params.num_frequencies}; expected them to match"
+        )
+    return params
+
+
+def max_value_from_image(image: Image.Image, default: float = DEFAULT_MAX_VALUE) -> float:
+    """The MAX_VALUE EXIF tag (the spectrogram's peak magnitude), or ``default``."""
+    return float(image.getexif().get(SpectrogramParams.ExifTags.MAX_VALUE.value, default))
+
+
+def open_image(source: T.Union[str, os.PathLike, bytes, T.BinaryIO]) -> Image.Image:
+    """Open an image file (path, bytes or file object) fully into memory, with clear errors."""
+    name = repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "image data"
+    if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+        raise FileNotFoundError(f"image file not found: {name}")
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            image.load()
+            return _loaded(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"cannot read {name} as an image (expected PNG, JPEG or another format PIL reads)") from exc
+
+
+def _loaded(image: Image.Image) -> Image.Image:
+    # Keep EXIF across the copy (Image.copy drops info-derived EXIF for some formats).
+    copy = image.copy()
+    exif = image.getexif()
+    if len(exif):
+        copy.getexif().update(exif.items())
+    return copy
+
+
+def save_image(image: Image.Image, path: T.Union[str, os.PathLike], *, quality: int = 95) -> None:
+    """Save ``image`` with its EXIF, format chosen by extension (PNG, JPEG, ...), atomically."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"unsupported image extension {suffix!r} for {os.fspath(path)!r}; expected one of {sorted(_FORMATS)}")
+    kwargs: dict[str, T.Any] = {"format": _FORMATS[suffix]}
+    exif = image.getexif()
+    if len(exif):
+        kwargs["exif"] = exif
+    if _FORMATS[suffix] in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    with atomic_path(path) as tmp:
+        image.save(tmp, **kwargs)
+
+
+def encode_image(image: Image.Image, format: str = "jpeg", *, quality: int = 95) -> bytes:
+    """Image file bytes (``"jpeg"`` or ``"png"``, EXIF kept) for sending over HTTP."""
+    fmt = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP"}.get(format.lower())
+    if fmt is None:
+        raise ValueError(f"unsupported image format {format!r}; expected 'jpeg' or 'png'")
+    buffer = io.BytesIO()
+    kwargs: dict[str, T.Any] = {"format": fmt}
+    if len(image.getexif()):
+        kwargs["exif"] = image.getexif()
+    if fmt != "PNG":
+        kwargs["quality"] = quality
+    image.save(buffer, **kwargs)
+    return buffer.getvalue()
