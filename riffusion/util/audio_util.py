@@ -9,6 +9,7 @@ import typing as T
 
 import numpy as np
 import pydub
+import pydub.effects
 
 from riffusion.audio import normalize_loudness
 

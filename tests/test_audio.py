@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from riffusion import audio
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_write_and_read_every_format(tmp_path, tone, fmt):
+    path = tmp_path / f"x.{fmt}"
+    audio.write_audio(path, tone, 44100)
+    back, rate = audio.read_audio(path)
+    assert rate == 44100 and back.shape[0] == 2
+    assert abs(back.shape[1] - tone.shape[1]) < 3000  # lossy codecs pad a little
+    assert back.dtype == np.float32
+    if fmt in ("wav", "flac"):
+        np.testing.assert_allclose(back, tone, atol=1e-4)
+
+
+def test_encode_audio_in_memory(tone):
+    data = audio.encode_audio(tone, 44100, "mp3")
+    back, rate = audio.read_audio(data)
+    assert rate == 44100 and back.shape[0] == 2
+
+
+def test_read_resamples_and_downmixes(tmp_path, tone):
+    path = tmp_path / "x.wav"
+    audio.write_audio(path, tone, 44100)
+    back, rate = audio.read_audio(path, sample_rate=22050, mono=True)
+    assert rate == 22050 and back.shape[0] == 1
+    assert abs(back.shape[1] - tone.shape[1] // 2) <= 1
+
+
+def test_resample_preserves_a_tone():
+    t = np.arange(48000) / 48000
+    x = np.sin(2 * np.pi * 1000 * t).astype(np.float32)[None]
+    y = audio.resample(x, 48000, 44100)
+    spectrum = np.abs(np.fft.rfft(y[0]))
+    assert np.argmax(spectrum) * 44100 / y.shape[1] == pytest.approx(1000, abs=2)
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        audio.read_audio(tmp_path / "missing.wav")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF1234WAVEjunkjunk")
+    with pytest.raises(ValueError, match="cannot decode"):
+        audio.read_audio(corrupt)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError):
+        audio.read_audio(empty)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="unsupported audio file extension"):
+        audio.read_audio(text)
+
+
+def test_zero_length_wav_is_an_error(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "zero.wav"
+    sf.write(path, np.zeros((0, 1), np.float32), 44100)
+    with pytest.raises(ValueError, match="no audio samples"):
+        audio.read_audio(path)
+
+
+def test_write_errors_leave_nothing(tmp_path, tone):
+    with pytest.raises(ValueError, match="m4a"):
+        audio.write_audio(tmp_path / "x.m4a", tone, 44100)
+    with pytest.raises(ValueError, match="channels, samples"):
+        audio.write_audio(tmp_path / "x.wav", np.zeros((1, 0)), 44100)
+    with pytest.raises(FileNotFoundError, match="directory"):
+        audio.write_audio(tmp_path / "nope" / "x.wav", tone, 44100)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_normalize_loudness_hits_both_targets_without_clipping():
+    rng = np.random.default_rng(0)
+    # Peaky material: quiet noise with a few loud clicks, where the original's gain clipped hard.
+    x = 0.01 * rng.standard_normal((2, 44100)).astype(np.float32)
+    x[:, ::5000] = 0.9
+    y = audio.normalize_loudness(x, 44100)
+    peak_db = 20 * np.log10(np.abs(y).max())
+    rms_db = 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    assert peak_db == pytest.approx(-0.1, abs=1e-3)
+    assert rms_db == pytest.approx(-12.0, abs=1.5)
+    assert np.mean(np.abs(y) >= 0.98) < 0.01  # no flat-topped clipping
+
+
+def test_normalize_loudness_of_silence_is_silence():
+    assert not audio.normalize_loudness(np.zeros((1, 100), np.float32)).any()
