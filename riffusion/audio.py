@@ -112,6 +112,14 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, x.shape[0]).T)
 
 
+def audio_format(path: T.Union[str, os.PathLike], format: T.Optional[str] = None) -> str:
+    """The write format of ``path`` (from ``format`` or the extension); ValueError if unsupported.
+
+    Call it before expensive work so a bad output name fails at once.
+    """
+    return _format_for(os.fspath(path), format)[0]
+
+
 def _format_for(name: str, format: T.Optional[str]) -> tuple[str, tuple[str, str]]:
     fmt = (format or os.path.splitext(name)[1].lstrip(".")).lower()
     if fmt not in WRITE_FORMATS:

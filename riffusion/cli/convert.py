@@ -76,10 +76,11 @@ def image_to_audio(
     """Reconstruct audio from a spectrogram image; parameters from its EXIF (defaults when absent)."""
     import torch
 
-    from riffusion.audio import write_audio
+    from riffusion.audio import audio_format, write_audio
     from riffusion.image import max_value_from_image, open_image, params_from_image
     from riffusion.spectrogram_image_converter import SpectrogramImageConverter
 
+    audio_format(audio)
     pil_image = open_image(image)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
