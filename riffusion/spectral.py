@@ -19,6 +19,18 @@ from riffusion.spectrogram_params import SpectrogramParams
 ArrayLike = T.Union[np.ndarray, torch.Tensor]
 
 
+# Slaney's scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic above.
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
+def _check_scale(mel_scale: str) -> None:
+    if mel_scale != "slaney":
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
+
+
 def hz_to_mel(frequencies: ArrayLike, *, mel_scale: str = "htk") -> np.ndarray:
     """Convert frequencies in Hz to mels.
 
@@ -33,13 +45,10 @@ def hz_to_mel(frequencies: ArrayLike, *, mel_scale: str = "htk") -> np.ndarray:
     f = np.asarray(frequencies, dtype=np.float64)
     if mel_scale == "htk":
         return 2595.0 * np.log10(1.0 + f / 700.0)
-    if mel_scale != "slaney":
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+    _check_scale(mel_scale)
+    return np.where(
+        f >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(f, 1e-10) / _MIN_LOG_HZ) / _LOGSTEP, f / _F_SP
+    )
 
 
 def mel_to_hz(mels: ArrayLike, *, mel_scale: str = "htk") -> np.ndarray:
@@ -47,13 +56,8 @@ def mel_to_hz(mels: ArrayLike, *, mel_scale: str = "htk") -> np.ndarray:
     m = np.asarray(mels, dtype=np.float64)
     if mel_scale == "htk":
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    if mel_scale != "slaney":
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+    _check_scale(mel_scale)
+    return np.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), _F_SP * m)
 
 
 def mel_filterbank(

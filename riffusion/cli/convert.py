@@ -291,6 +291,14 @@ def _spectrogram_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--power-for-image", type=float, default=0.25, help="magnitude exponent in the image")
 
 
+def _clip_flags(parser: argparse.ArgumentParser, *, extension: str) -> None:
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--duration-ms", type=int, default=5120, help="clip length (ms)")
+    parser.add_argument("--mono", action="store_true", help="down-mix to one channel")
+    parser.add_argument("--extension", default=extension, help="output format (wav, flac, ogg, mp3)")
+    parser.add_argument("--seed", type=int, default=-1, help="random seed for the positions (-1: random)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("audio-to-image", help="audio file -> spectrogram image (with EXIF parameters)")
     p.add_argument("--audio", required=True, help="input audio file (wav, flac, ogg, mp3)")
@@ -310,12 +318,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("sample-clips", help="cut random clips out of an audio file")
     p.add_argument("--audio", required=True)
-    p.add_argument("--output-dir", required=True)
     p.add_argument("--num-clips", type=int, default=1)
-    p.add_argument("--duration-ms", type=int, default=5120)
-    p.add_argument("--mono", action="store_true")
-    p.add_argument("--extension", default="wav")
-    p.add_argument("--seed", type=int, default=-1, help="random seed (-1: random)")
+    _clip_flags(p, extension="wav")
     p.set_defaults(_command=sample_clips)
 
     p = subparsers.add_parser("print-exif", help="print the spectrogram parameters stored in an image")
@@ -336,13 +340,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("sample-clips-batch", help="cut random clips out of a folder of audio files")
     p.add_argument("--audio-dir", required=True)
-    p.add_argument("--output-dir", required=True)
     p.add_argument("--num-clips-per-file", type=int, default=1)
-    p.add_argument("--duration-ms", type=int, default=5120)
-    p.add_argument("--mono", action="store_true")
-    p.add_argument("--extension", default="mp3")
+    _clip_flags(p, extension="mp3")
     p.add_argument("--num-threads", type=int, default=None)
-    p.add_argument("--glob", default="*")
-    p.add_argument("--limit", type=int, default=-1)
-    p.add_argument("--seed", type=int, default=-1, help="random seed (-1: random)")
+    p.add_argument("--glob", default="*", help="which files of --audio-dir to read")
+    p.add_argument("--limit", type=int, default=-1, help="at most this many files (-1: all)")
     p.set_defaults(_command=sample_clips_batch)
