@@ -1,0 +1,78 @@
+"""``riffusion dataset build``: a captioned spectrogram dataset from open sources and your own audio."""
+
+from __future__ import annotations
+
+import argparse
+
+COMMANDS = ("dataset_build",)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "dataset", help="build captioned spectrogram datasets",
+        description="Build datasets of Riffusion spectrogram images with captions.",
+    )
+    sub = parser.add_subparsers(dest="_dataset_command", metavar="SUBCOMMAND", required=True)
+    build = sub.add_parser(
+        "build",
+        help="render/collect sources into an image folder with metadata.jsonl",
+        description=(
+            "Render MIDI (MMA styles, generated parts) with fluidsynth + FluidR3_GM, take DFSG-free Debian "
+            "game music, and/or a folder of your own audio with captions (a .txt per track or captions.csv), "
+            "cut it into clips and write Riffusion images plus metadata.jsonl (Hugging Face imagefolder), "
+            "manifest.csv (source, author, licence, attribution) and dataset.json."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    build.add_argument("--out", required=True, help="output folder")
+    build.add_argument(
+        "--sources", default="mma,parts,game-music",
+        help="comma-separated: mma, parts, game-music, user ('' with --user-folder: only your audio)",
+    )
+    build.add_argument("--user-folder", default=None, help="folder of your audio files with captions")
+    build.add_argument("--user-license", default="user-provided", help="licence recorded for your audio")
+    build.add_argument(
+        "--params", default="small",
+        help="spectrogram geometry: 'small' (the shipped small model), 'riffusion' (riffusion-model-v1), a "
+        "JSON file, or a model folder (fine-tuning: match the model)",
+    )
+    build.add_argument("--image-width", type=int, default=None, help="clip width in columns (default: the preset's)")
+    build.add_argument("--max-grooves", type=int, default=300, help="MMA grooves to render (of ~700)")
+    build.add_argument("--parts", type=int, default=160, help="generated instrument parts to render")
+    build.add_argument("--render-seconds", type=float, default=26.0, help="length of each rendered MIDI song")
+    build.add_argument("--game-packages", default=None, help="comma-separated Debian packages (default: all)")
+    build.add_argument("--max-clips-per-file", type=int, default=16)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--cache-dir", default="data/cache", help="downloads and renders are cached here")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    build.set_defaults(_command=dataset_build)
+
+
+def dataset_build(
+    *, out: str, sources: str = "mma,parts,game-music", user_folder: str | None = None,
+    user_license: str = "user-provided", params: str = "small", image_width: int | None = None,
+    max_grooves: int = 300, parts: int = 160, render_seconds: float = 26.0, game_packages: str | None = None,
+    max_clips_per_file: int = 16, seed: int = 0, cache_dir: str = "data/cache", overwrite: bool = False,
+) -> None:
+    """Build a dataset folder (see ``riffusion dataset build --help``)."""
+    import sys
+
+    from riffusion.dataset import DatasetConfig, build_dataset, resolve_params
+
+    spectrogram_params, preset_width = resolve_params(params)
+    kinds = tuple(s.strip() for s in sources.split(",") if s.strip())
+    config = DatasetConfig(
+        params=spectrogram_params,
+        image_width=image_width or preset_width,
+        sources=kinds,
+        user_folder=user_folder,
+        user_license=user_license,
+        seed=seed,
+        max_grooves=max_grooves,
+        part_count=parts,
+        render_seconds=render_seconds,
+        game_packages=tuple(p.strip() for p in game_packages.split(",")) if game_packages else None,
+        max_clips_per_file=max_clips_per_file,
+        cache_dir=cache_dir,
+    )
+    build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))

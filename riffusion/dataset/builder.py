@@ -1,0 +1,327 @@
+"""Build a captioned dataset of Riffusion-format spectrogram images.
+
+Output folder (a Hugging Face ``datasets`` "imagefolder": ``load_dataset("imagefolder", data_dir=out)``)::
+
+    out/
+      images/<source>/<clip id>.png   Riffusion images (EXIF carries the spectrogram parameters)
+      metadata.jsonl                  one row per image: file_name, text (the caption), source, origin,
+                                      start_s, author, license, attribution, measured facts
+      manifest.csv                    one row per source file: origin, source, author, license,
+                                      attribution, clips
+      dataset.json                    spectrogram params, image size, build config, counts
+      ATTRIBUTION.md                  human-readable credits grouped by licence
+
+The build is reproducible: sources are processed in a fixed order, random choices are seeded from the
+config, and nothing time-dependent is written. It writes into ``out.partial`` and renames at the end, so
+an interrupted build never leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import re
+import shutil
+import typing as T
+from pathlib import Path
+
+import numpy as np
+
+from riffusion.dataset import features
+from riffusion.dataset.sources import AudioSource, game_music_sources, user_folder_sources
+from riffusion.spectrogram_params import SpectrogramParams
+
+SOURCE_KINDS = ("mma", "parts", "game-music", "user")
+
+
+@dataclasses.dataclass
+class DatasetConfig:
+    """Everything that determines a dataset build."""
+
+    params: SpectrogramParams
+    image_width: int = 256
+    sources: tuple[str, ...] = ("mma", "parts", "game-music")
+    user_folder: T.Optional[str] = None
+    user_license: str = "user-provided"
+    seed: int = 0
+    max_grooves: T.Optional[int] = 300  # MMA grooves (of ~700), spread over the library
+    songs_per_groove: int = 1
+    render_seconds: float = 26.0
+    part_count: int = 160
+    game_packages: T.Optional[tuple[str, ...]] = None  # None: all catalogued
+    max_clips_per_file: int = 16  # long recordings: clips spread evenly over the track
+    min_rms_dbfs: float = -45.0  # quieter clips are left out
+    cache_dir: str = "data/cache"
+
+    def to_dict(self) -> dict[str, T.Any]:
+        data = dataclasses.asdict(self)
+        data["params"] = self.params.to_dict()
+        data["sources"] = list(self.sources)
+        data["game_packages"] = list(self.game_packages) if self.game_packages else None
+        return data
+
+
+@dataclasses.dataclass
+class BuildResult:
+    out_dir: Path
+    num_images: int
+    num_sources: int
+    skipped: list[str]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "x"
+
+
+def _join(words: T.Sequence[str]) -> str:
+    words = [w for w in words if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _clip_starts(num_samples: int, clip_samples: int, max_clips: int) -> list[int]:
+    count = num_samples // clip_samples
+    if count <= 0:
+        return []
+    if count <= max_clips:
+        return [i * clip_samples for i in range(count)]
+    # Spread max_clips windows evenly over the track, aligned to the clip grid.
+    return [int(round(i * (count - 1) / (max_clips - 1))) * clip_samples for i in range(max_clips)]
+
+
+def build_dataset(
+    out_dir: T.Union[str, Path],
+    config: DatasetConfig,
+    *,
+    overwrite: bool = False,
+    progress: T.Optional[bool] = None,
+    log: T.Callable[[str], None] = print,
+) -> BuildResult:
+    """Render/collect the configured sources, cut them into clips and write the dataset folder.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` exists and ``overwrite`` is false.
+    ValueError
+        For unknown source kinds or a ``"user"`` source without ``user_folder``.
+    """
+    from tqdm.auto import tqdm
+
+    from riffusion.audio import read_audio
+    from riffusion.dataset import render
+    from riffusion.image import save_image
+    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+
+    out_dir = Path(out_dir)
+    unknown = [s for s in config.sources if s not in SOURCE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown dataset sources {unknown}; expected some of {list(SOURCE_KINDS)}")
+    sources = tuple(config.sources)
+    if config.user_folder and "user" not in sources:
+        sources += ("user",)
+    if "user" in sources and not config.user_folder:
+        raise ValueError("source 'user' needs a user folder (--user-folder DIR)")
+    if not sources:
+        raise ValueError("no sources selected")
+    if config.image_width < 8:
+        raise ValueError(f"image_width must be at least 8 columns, got {config.image_width}")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"output folder {str(out_dir)!r} exists and is not empty; pass --overwrite")
+
+    params = config.params
+    sample_rate = params.sample_rate
+    clip_samples = params.num_samples(config.image_width)  # hop * (width - 1): exactly width columns
+    cache = Path(config.cache_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    (partial / "images").mkdir(parents=True)
+    converter = SpectrogramImageConverter(params, device="cpu")
+
+    rows: list[dict[str, T.Any]] = []
+    manifest: list[dict[str, T.Any]] = []
+    skipped: list[str] = []
+
+    def add_clips(
+        waveform: np.ndarray, origin: str, src: AudioSource, caption_for: T.Callable[[np.ndarray], tuple[str, dict]]
+    ) -> int:
+        folder = partial / "images" / _slug(src.source)
+        folder.mkdir(parents=True, exist_ok=True)
+        made = 0
+        stem = _slug(Path(origin).stem)
+        for start in _clip_starts(waveform.shape[-1], clip_samples, config.max_clips_per_file):
+            clip = waveform[:, start : start + clip_samples]
+            rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2)))
+            if 20 * math.log10(max(rms, 1e-10)) < config.min_rms_dbfs:
+                continue
+            caption, facts = caption_for(clip)
+            image = converter.image_from_waveform(clip, sample_rate)
+            if image.width != config.image_width:
+                raise AssertionError(f"clip image is {image.width} wide, expected {config.image_width}")
+            name = f"{stem}-{start // clip_samples:03d}.png"
+            save_image(image, folder / name)
+            rows.append(
+                {
+                    "file_name": f"images/{folder.name}/{name}",
+                    "text": caption,
+                    "source": src.source,
+                    "origin": origin,
+                    "start_s": round(start / sample_rate, 3),
+                    "duration_s": round(clip_samples / sample_rate, 3),
+                    "author": src.author,
+                    "license": src.license,
+                    "attribution": src.attribution,
+                    **facts,
+                }
+            )
+            made += 1
+        manifest.append(
+            {
+                "origin": origin,
+                "source": src.source,
+                "author": src.author,
+                "license": src.license,
+                "attribution": src.attribution,
+                "clips": made,
+            }
+        )
+        return made
+
+    # 1. Rendered MIDI (exact captions).
+    jobs = []
+    if "mma" in sources:
+        jobs += render.mma_jobs(
+            seed=config.seed, max_grooves=config.max_grooves, songs_per_groove=config.songs_per_groove,
+            seconds=config.render_seconds,
+        )
+    if "parts" in sources:
+        jobs += render.part_jobs(seed=config.seed, count=config.part_count, seconds=config.render_seconds)
+    if jobs:
+        soundfont = render.find_soundfont()
+        workdir = cache / "render" / f"sr{sample_rate}-seed{config.seed}"
+        for job in tqdm(jobs, desc="render MIDI", disable=None if progress is None else not progress):
+            try:
+                wav, instruments = render.render_job(job, workdir, sample_rate=sample_rate, soundfont=soundfont)
+            except (RuntimeError, OSError, ValueError) as exc:
+                skipped.append(f"{job.id}: {exc}")
+                continue
+            waveform, _ = read_audio(wav, sample_rate=sample_rate, mono=True)
+            families = render.instrument_families(instruments)
+            caption = f"{job.style}, {job.tempo_bpm} bpm, {job.key}"
+            if job.kind == "mma" and instruments:
+                caption += f", with {_join(instruments)}"
+            src = AudioSource(
+                path=wav, source=job.kind, caption=caption, author=job.author, license=job.license,
+                attribution=f"{job.id}: {job.author}; {render.SOUNDFONT_ATTRIBUTION}", measure=False,
+            )
+            facts = {"tempo_bpm": float(job.tempo_bpm), "key": job.key, "instruments": instruments,
+                     "families": families}
+            add_clips(waveform, f"{job.kind}:{job.id}", src, lambda clip, c=caption, f=facts: (c, dict(f)))
+            wav.unlink(missing_ok=True)
+
+    # 2. Recorded music: Debian game-music packages and the user's folder.
+    recorded: list[AudioSource] = []
+    if "game-music" in sources:
+        recorded += game_music_sources(cache / "debian", packages=config.game_packages, warn=log)
+    if "user" in sources:
+        recorded += user_folder_sources(Path(config.user_folder), license=config.user_license)
+    for src in tqdm(recorded, desc="recordings", disable=None if progress is None else not progress):
+        try:
+            waveform, _ = read_audio(src.path, sample_rate=sample_rate, mono=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            skipped.append(f"{src.path}: {exc}")
+            continue
+
+        def caption_for(clip: np.ndarray, src: AudioSource = src) -> tuple[str, dict]:
+            if not src.measure:
+                return src.caption, {}
+            facts = features.describe(clip, sample_rate)
+            words = [src.caption]
+            if facts["tempo_bpm"]:
+                words.append(f"{facts['tempo_word']} {int(round(facts['tempo_bpm']))} bpm")
+            if facts["key"]:
+                words.append(facts["key"])
+            words.append(f"{facts['brightness']} sound")
+            return ", ".join(words), facts
+
+        origin = src.path.name if src.source == "user" else f"{src.source}:{src.path.name}"
+        if src.source == "user":
+            origin = src.path.relative_to(Path(config.user_folder)).as_posix()
+        add_clips(waveform, origin, src, caption_for)
+
+    if not rows:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ValueError(f"no clips were made (every source was too short, silent or failed): {skipped[:5]}")
+
+    # 3. Metadata, manifest, description, credits.
+    with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["origin", "source", "author", "license", "attribution", "clips"])
+        writer.writeheader()
+        writer.writerows(manifest)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["source"]] = counts.get(row["source"], 0) + 1
+    description = {
+        "format": "riffusion-spectrogram-dataset",
+        "version": 1,
+        "spectrogram_params": params.to_dict(),
+        "image_width": config.image_width,
+        "image_height": params.num_frequencies,
+        "clip_duration_s": round(clip_samples / sample_rate, 4),
+        "num_images": len(rows),
+        "counts": dict(sorted(counts.items())),
+        "config": config.to_dict(),
+        "skipped": skipped,
+    }
+    (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+    by_license: dict[str, list[str]] = {}
+    for item in manifest:
+        if item["clips"]:
+            by_license.setdefault(item["license"], []).append(item["attribution"])
+    lines = ["# Attribution", "", "Spectrogram images in this dataset are derived from:", ""]
+    for license_name in sorted(by_license):
+        entries = sorted(set(by_license[license_name]))
+        lines += [f"## {license_name}", ""] + [f"- {e}" for e in entries[:2000]] + [""]
+    (partial / "ATTRIBUTION.md").write_text("\n".join(lines))
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    log(f"wrote {len(rows)} images from {len(manifest)} sources to {out_dir} ({len(skipped)} skipped)")
+    return BuildResult(out_dir=out_dir, num_images=len(rows), num_sources=len(manifest), skipped=skipped)
+
+
+def load_metadata(data_dir: T.Union[str, Path]) -> tuple[list[dict[str, T.Any]], dict[str, T.Any]]:
+    """Rows of ``metadata.jsonl`` and the ``dataset.json`` description of a built dataset.
+
+    Also accepts any imagefolder with a ``metadata.jsonl`` (description then ``{}``) or a ``metadata.csv``
+    with ``file_name`` and ``text`` columns.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"dataset folder does not exist: {str(data_dir)!r}")
+    description = {}
+    if (data_dir / "dataset.json").is_file():
+        description = json.loads((data_dir / "dataset.json").read_text())
+    rows: list[dict[str, T.Any]] = []
+    if (data_dir / "metadata.jsonl").is_file():
+        for line in (data_dir / "metadata.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    elif (data_dir / "metadata.csv").is_file():
+        with open(data_dir / "metadata.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        raise FileNotFoundError(f"{str(data_dir)!r} has no metadata.jsonl or metadata.csv (build one with "
+                                "`riffusion dataset build`)")
+    for row in rows:
+        if "file_name" not in row or "text" not in row:
+            raise ValueError(f"dataset rows need 'file_name' and 'text'; got keys {sorted(row)}")
+    return rows, description

@@ -1,0 +1,96 @@
+"""Seed images for img2img at a model's own geometry, rendered from MIDI loops.
+
+The jam keeps the stream on the beat by making every clip img2img of the same seed image whose length is
+a whole number of bars. These loops are written note by note, rendered with fluidsynth (FluidR3_GM), and
+cut from the *second* repetition so the start already carries the reverb tail of the previous bar: the
+image loops seamlessly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import typing as T
+from pathlib import Path
+
+from riffusion.dataset.midi import PERCUSSION_CHANNEL, Note, write_midi
+from riffusion.spectrogram_params import SpectrogramParams
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedLoop:
+    id: str
+    description: str
+    bars: int
+    programs: tuple[tuple[int, int], ...]
+    notes: tuple[Note, ...]  # one loop, beats from 0 to 4 * bars
+
+
+def _drums(pattern: T.Mapping[int, T.Sequence[float]], bars: int, velocity: int = 100) -> list[Note]:
+    return [Note(bar * 4 + beat, 0.2, drum, velocity, PERCUSSION_CHANNEL)
+            for bar in range(bars) for drum, beats in pattern.items() for beat in beats]
+
+
+def seed_loops() -> list[SeedLoop]:
+    """The seed loops (ids follow the original's seed images where the idea matches)."""
+    rock = {36: (0, 2.5), 38: (1, 3), 42: (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5)}
+    house = {36: (0, 1, 2, 3), 39: (1, 3), 46: (0.5, 1.5, 2.5, 3.5)}
+    bass = [Note(bar * 4 + b, 0.45, p, 100, 1) for bar, root in enumerate((36, 36)) for b, p in
+            ((0, root), (0.75, root), (1.5, root + 12), (2, root), (2.5, root + 7), (3.5, root + 10))]
+    marimba = [Note(bar * 4 + i * 0.5, 0.4, p, 90, 0) for bar in range(2)
+               for i, p in enumerate((60, 64, 67, 72, 67, 64, 62, 67) if bar == 0 else (57, 60, 64, 69, 64, 60, 59, 62))]
+    vibes = [Note(bar * 4, 3.9, p, 75, 0) for bar, chord in enumerate(((60, 64, 67, 71), (57, 60, 64, 67)))
+             for p in chord] + [Note(bar * 4 + 2, 1.9, p, 60, 0) for bar, chord in
+                                enumerate(((62, 65, 69, 72), (55, 59, 62, 65))) for p in chord]
+    motor_bass = [Note(bar * 4 + i * 0.5, 0.4, 33 + (5 if bar % 2 else 0), 105, 1) for bar in range(2) for i in range(8)]
+    return [
+        SeedLoop("og_beat", "rock drum beat with a bass line, 2 bars of 4/4", 2, ((1, 33),),
+                 tuple(_drums(rock, 2) + bass)),
+        SeedLoop("agile", "busy drum beat, 2 bars of 4/4", 2, (),
+                 tuple(_drums({36: (0, 0.75, 2.25), 38: (1, 3, 3.75), 42: tuple(i / 4 for i in range(16))}, 2))),
+        SeedLoop("marim", "marimba arpeggios, 2 bars of 4/4", 2, ((0, 12),), tuple(marimba)),
+        SeedLoop("motorway", "four on the floor beat with driving synth bass, 2 bars of 4/4", 2, ((1, 38),),
+                 tuple(_drums(house, 2) + motor_bass)),
+        SeedLoop("vibes", "vibraphone chords, 2 bars of 4/4", 2, ((0, 11),), tuple(vibes)),
+    ]
+
+
+def render_seed_images(out_dir: T.Union[str, Path], *, params: SpectrogramParams, width: int,
+                       soundfont: T.Optional[Path] = None) -> list[dict[str, T.Any]]:
+    """Render every loop of :func:`seed_loops` to ``out_dir/<id>.png`` (with EXIF) and write
+    ``seed_images.json`` (id, file, tempo_bpm, bars, kind, description). Returns the metadata rows."""
+    import subprocess
+
+    from riffusion.audio import read_audio
+    from riffusion.dataset.render import find_soundfont, require_tool
+    from riffusion.image import save_image
+    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    soundfont = soundfont or find_soundfont()
+    fluidsynth = require_tool("fluidsynth", "fluidsynth")
+    converter = SpectrogramImageConverter(params, device="cpu")
+    clip_samples = params.num_samples(width)
+    duration_s = clip_samples / params.sample_rate
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for loop in seed_loops():
+            beats = 4 * loop.bars
+            tempo = beats * 60.0 / duration_s  # the loop fills the image exactly
+            repeated = [dataclasses.replace(n, start=n.start + r * beats) for r in range(3) for n in loop.notes]
+            midi = Path(tmp) / f"{loop.id}.mid"
+            wav = Path(tmp) / f"{loop.id}.wav"
+            write_midi(midi, repeated, tempo_bpm=tempo, programs=dict(loop.programs))
+            subprocess.run([fluidsynth, "-ni", "-q", "-g", "0.6", "-r", str(params.sample_rate), "-F", str(wav),
+                            str(soundfont), str(midi)], check=True, capture_output=True, timeout=120)
+            waveform, _ = read_audio(wav, sample_rate=params.sample_rate, mono=not params.stereo)
+            start = int(round(beats * 60.0 / tempo * params.sample_rate))
+            clip = waveform[:, start : start + clip_samples]
+            image = converter.image_from_waveform(clip, params.sample_rate)
+            save_image(image, out_dir / f"{loop.id}.png")
+            rows.append({"id": loop.id, "file": f"{loop.id}.png", "tempo_bpm": round(tempo, 3), "bars": loop.bars,
+                         "kind": "seed", "description": loop.description})
+    (out_dir / "seed_images.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return rows

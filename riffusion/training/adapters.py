@@ -1,0 +1,276 @@
+"""What the trainer needs to know about a kind of model, behind one small interface.
+
+* :class:`SmallModelAdapter`: the pixel-space riffusion-small model (from scratch or fine-tuned from a
+  model folder);
+* :class:`StableDiffusionAdapter`: any Stable-Diffusion-layout pipeline the loader reads (tiny-random,
+  riffusion-model-v1, a diffusers folder): latent diffusion through its VAE and CLIP text encoder, full
+  fine-tuning or LoRA (with ``peft``).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as T
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from riffusion.spectrogram_params import SpectrogramParams
+
+
+class ModelAdapter:
+    """Interface of a trainable model kind (see the subclasses)."""
+
+    params: SpectrogramParams
+    width: int
+    height: int
+    prediction_type: str
+    noise_scheduler: T.Any
+    model: torch.nn.Module  # the trainable module
+
+    def encode_text(self, captions: T.Sequence[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_images(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, 1, H, W) in [-1, 1] -> what the denoiser works on."""
+        raise NotImplementedError
+
+    def predict(self, model: torch.nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def export(self, out_dir: Path, model: torch.nn.Module, *, fp16: bool) -> None:
+        raise NotImplementedError
+
+    def sample(self, model: torch.nn.Module, prompts: T.Sequence[str], *, seed: int, steps: int) -> list[Image.Image]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, T.Any]:
+        return {}
+
+
+class SmallModelAdapter(ModelAdapter):
+    """riffusion-small: from scratch (``init`` is None) or from a model folder."""
+
+    def __init__(self, init: T.Optional[Path] = None, *, config: T.Optional[T.Mapping[str, T.Any]] = None,
+                 params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None):
+        from diffusers import UNet2DConditionModel
+
+        from riffusion import small_model as sm
+
+        if init is not None:
+            init = Path(init)
+            cfg = sm.SmallModelConfig.from_dict(json.loads((init / "riffusion_model.json").read_text()))
+            params_data = json.loads((init / "spectrogram_params.json").read_text())
+            params_data.pop("image_width", None)
+            self.params = SpectrogramParams.from_dict(params_data)
+            unet_dir = init / "unet"
+            self.model = UNet2DConditionModel.from_pretrained(str(unet_dir)).float()
+            scheduler_config = json.loads((init / "scheduler" / "scheduler_config.json").read_text())
+            self.noise_scheduler = sm.make_train_scheduler(scheduler_config.get("prediction_type", cfg.prediction_type))
+        else:
+            cfg = sm.SmallModelConfig.from_dict(dict(config or {}))
+            if image_width is not None:
+                cfg.image_width = int(image_width)
+            self.params = params or sm.SMALL_PARAMS
+            self.model = sm.build_unet(cfg, self.params)
+            self.noise_scheduler = sm.make_train_scheduler(cfg.prediction_type)
+        self.config = cfg
+        self.width, self.height = cfg.image_width, self.params.num_frequencies
+        self.prediction_type = cfg.prediction_type
+        self._encoder = None
+
+    def encode_text(self, captions: T.Sequence[str]) -> torch.Tensor:
+        from riffusion import small_model as sm
+
+        if self._encoder is None:
+            self._encoder = sm.load_sentence_encoder(self.config.max_text_tokens)
+        return self._encoder(list(captions))
+
+    def encode_images(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return pixels
+
+    def predict(self, model, x_t, t, cond):
+        from riffusion.small_model import denoise
+
+        return denoise(model, x_t, t, cond, patch_size=self.config.patch_size)
+
+    def export(self, out_dir: Path, model, *, fp16: bool) -> None:
+        from riffusion.small_model import save_small_model
+
+        save_small_model(out_dir, model, config=self.config, params=self.params,
+                         scheduler_config=dict(self.noise_scheduler.config), fp16=fp16)
+
+    def pipeline(self, model):
+        from riffusion.small_model import SmallRiffusionPipeline
+
+        return SmallRiffusionPipeline(model, config=self.config, spectrogram_params=self.params,
+                                      scheduler_config=dict(self.noise_scheduler.config), text_encoder=self._encoder,
+                                      model_id="training")
+
+    def sample(self, model, prompts, *, seed, steps):
+        pipe = self.pipeline(model)
+        images = [pipe.text_to_image(p, seed=seed + i, num_inference_steps=steps) for i, p in enumerate(prompts)]
+        model.train().requires_grad_(True)
+        return images
+
+    def describe(self):
+        return {"kind": "riffusion-small", "config": self.config.to_dict(), "parameters": _count(self.model)}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class StableDiffusionAdapter(ModelAdapter):
+    """A Stable-Diffusion-layout pipeline (anything :func:`riffusion.loading.load_pipeline` returns with
+    ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler`` components)."""
+
+    def __init__(self, model_id: str, *, lora_rank: int = 0, device: str = "cpu"):
+        pipe = _load_sd_pipeline(model_id, device=device)
+        self.pipe = pipe
+        self.params = getattr(pipe, "spectrogram_params", None) or SpectrogramParams()
+        size = getattr(pipe, "image_size", None)
+        if size is None:
+            sample = pipe.unet.config.sample_size
+            sample = sample if isinstance(sample, int) else sample[0]
+            size = (sample * pipe.vae_scale_factor, sample * pipe.vae_scale_factor)
+        self.width, self.height = int(size[0]), int(size[1])
+        from diffusers import DDPMScheduler
+
+        self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        self.prediction_type = self.noise_scheduler.config.prediction_type
+        for module in (pipe.vae, pipe.text_encoder):
+            module.requires_grad_(False).eval()
+        unet = pipe.unet.float()
+        self.lora_rank = lora_rank
+        if lora_rank:
+            try:
+                from peft import LoraConfig
+            except ImportError as exc:
+                raise LookupError("LoRA training needs the `peft` package: pip install peft") from exc
+            unet.requires_grad_(False)
+            unet.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank, init_lora_weights="gaussian",
+                                        target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+        self.model = unet
+        self.scaling = float(getattr(pipe.vae.config, "scaling_factor", 0.18215))
+
+    @torch.no_grad()
+    def encode_text(self, captions):
+        tok = self.pipe.tokenizer(list(captions), padding="max_length", truncation=True,
+                                  max_length=self.pipe.tokenizer.model_max_length, return_tensors="pt")
+        return self.pipe.text_encoder(tok.input_ids.to(self.pipe.text_encoder.device))[0].float().cpu()
+
+    @torch.no_grad()
+    def encode_images(self, pixels, generator):
+        rgb = pixels.repeat(1, 3, 1, 1).to(self.pipe.vae.device, self.pipe.vae.dtype)
+        dist = self.pipe.vae.encode(rgb).latent_dist
+        return (dist.sample(generator=generator) * self.scaling).float()
+
+    def predict(self, model, x_t, t, cond):
+        return model(x_t, t, encoder_hidden_states=cond).sample
+
+    def export(self, out_dir: Path, model, *, fp16: bool) -> None:
+        import copy
+        import shutil
+
+        unet = copy.deepcopy(model).cpu()
+        if self.lora_rank:
+            from peft.utils import get_peft_model_state_dict
+
+            lora_state = get_peft_model_state_dict(unet)
+            unet = unet.merge_and_unload() if hasattr(unet, "merge_and_unload") else _merge_lora(unet)
+        out_dir = Path(out_dir)
+        tmp = out_dir.with_name(out_dir.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        original = self.pipe.unet
+        try:
+            self.pipe.unet = unet.half() if fp16 else unet
+            save = getattr(self.pipe, "save_pretrained")
+            save(str(tmp), safe_serialization=True)
+        finally:
+            self.pipe.unet = original
+        if self.lora_rank:
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in lora_state.items()}, str(tmp / "lora_unet.safetensors"))
+        (tmp / "spectrogram_params.json").write_text(
+            json.dumps({**self.params.to_dict(), "image_width": self.width}, indent=2) + "\n")
+        old = out_dir.with_name(out_dir.name + ".old")
+        if out_dir.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old.exists():
+            shutil.rmtree(old)
+
+    @torch.no_grad()
+    def sample(self, model, prompts, *, seed, steps):
+        from riffusion.image import attach_exif
+
+        original = self.pipe.unet
+        self.pipe.unet = model.eval()
+        try:
+            images = []
+            for i, prompt in enumerate(prompts):
+                generator = torch.Generator("cpu").manual_seed(seed + i)
+                call = getattr(self.pipe, "text_to_image", None)
+                if call is not None:
+                    image = call(prompt, seed=seed + i, num_inference_steps=steps)
+                else:
+                    image = self.pipe(prompt, num_inference_steps=steps, generator=generator,
+                                      width=self.width, height=self.height).images[0]
+                images.append(attach_exif(image.convert("RGB"), self.params))
+        finally:
+            self.pipe.unet = original
+            model.train()
+        return images
+
+    def describe(self):
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return {"kind": "stable-diffusion", "lora_rank": self.lora_rank, "trainable_parameters": trainable,
+                "parameters": _count(self.model)}
+
+
+def _merge_lora(unet):
+    return unet
+
+
+def _load_sd_pipeline(model_id: str, *, device: str):
+    """The loader's pipeline if it has SD components; a plain diffusers folder otherwise."""
+    try:
+        from riffusion.loading import load_pipeline
+    except ImportError:
+        load_pipeline = None
+    if load_pipeline is not None:
+        pipe = load_pipeline(model_id, device=device)
+        for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+            if getattr(pipe, name, None) is None:
+                raise ValueError(f"model {model_id!r} has no {name}; it cannot be trained as a Stable Diffusion model")
+        return pipe
+    from diffusers import StableDiffusionPipeline
+
+    if not Path(model_id).is_dir():
+        raise LookupError(f"model {model_id!r} is not a local diffusers folder (riffusion.loading is unavailable)")
+    return StableDiffusionPipeline.from_pretrained(model_id, safety_checker=None).to(device)
+
+
+def make_adapter(model: T.Optional[str], *, lora_rank: int = 0, small_config: T.Optional[dict] = None,
+                 params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None,
+                 device: str = "cpu") -> ModelAdapter:
+    """An adapter for ``model``: None or ``"riffusion-small"`` (from scratch), a riffusion-small folder or
+    shipped name (fine-tune), or any id the loader reads (Stable Diffusion layout)."""
+    from riffusion import small_model as sm
+
+    if model in (None, "", "new", sm.MODEL_KIND):
+        return SmallModelAdapter(None, config=small_config, params=params, image_width=image_width)
+    path = Path(model)
+    if not path.is_dir() and (sm.MODELS_DIR / model).is_dir():
+        path = sm.MODELS_DIR / model
+    if sm.is_small_model_dir(path):
+        if lora_rank:
+            raise ValueError("LoRA is for large Stable Diffusion models; fine-tune riffusion-small fully (omit --lora-rank)")
+        return SmallModelAdapter(path)
+    return StableDiffusionAdapter(str(model), lora_rank=lora_rank, device=device)
