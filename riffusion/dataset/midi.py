@@ -157,6 +157,9 @@ def read_midi_summary(path: T.Union[str, Path]) -> MidiSummary:
                 if kind == 0x90 and velocity > 0:
                     events.append((tick, order, "note", channel, note))
                     order += 1
+                elif kind in (0x80, 0x90):
+                    events.append((tick, order, "off", channel, note))
+                    order += 1
     events.sort()
     current = {ch: 0 for ch in range(16)}
     programs: dict[int, list[int]] = {}
@@ -174,7 +177,7 @@ def read_midi_summary(path: T.Union[str, Path]) -> MidiSummary:
             tempo_us = value if tempo_us is None else tempo_us
         elif kind == "program":
             current[channel] = value
-        else:
+        elif kind == "note":
             counts[channel] = counts.get(channel, 0) + 1
             low, high = ranges.get(channel, (value, value))
             ranges[channel] = (min(low, value), max(high, value))

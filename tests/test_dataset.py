@@ -1,0 +1,267 @@
+"""riffusion.dataset: MIDI facts, sources and licences, measured captions, and `riffusion dataset build`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from riffusion.dataset import midi
+from riffusion.dataset.presets import SMALL_IMAGE_WIDTH, SMALL_PARAMS, resolve_params
+
+HAVE_RENDERER = shutil.which("fluidsynth") is not None and Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file()
+needs_renderer = pytest.mark.skipif(not HAVE_RENDERER, reason="fluidsynth + fluid-soundfont-gm not installed")
+
+
+def write_tone(path: Path, freq: float, seconds: float = 11.0, sample_rate: int = 22050, pulse_hz: float = 0.0):
+    from riffusion.audio import write_audio
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * freq * t)
+    if pulse_hz:
+        x *= (np.sin(2 * np.pi * pulse_hz * t) > 0.6).astype(float)
+    write_audio(path, x[None].astype(np.float32), sample_rate)
+
+
+def make_user_folder(root: Path) -> Path:
+    folder = root / "my music"
+    folder.mkdir()
+    write_tone(folder / "low drone.wav", 110.0)
+    (folder / "low drone.txt").write_text("a low cello drone\n")
+    write_tone(folder / "high beeps.flac", 2000.0, pulse_hz=2.0)
+    (folder / "high beeps.txt").write_text("bright beeping synth")
+    return folder
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "riffusion", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+# --- MIDI -----------------------------------------------------------------------------------------------
+
+
+def test_midi_round_trip_reads_programs_per_channel(tmp_path):
+    notes = [midi.Note(0, 1, 60, channel=0), midi.Note(1, 1, 40, channel=1), midi.Note(0, 0.25, 36, channel=9)]
+    path = tmp_path / "a.mid"
+    midi.write_midi(path, notes, tempo_bpm=100, programs={0: 73, 1: 33, 5: 0})
+    summary = midi.read_midi_summary(path)
+    assert summary.tempo_bpm == pytest.approx(100, abs=0.1)
+    assert summary.drums
+    # Channel 5 has a program but plays nothing: not an instrument of this file.
+    assert summary.instruments() == ["flute", "fingered electric bass", "drums"]
+    assert summary.pitch_range[1] == (40, 40)
+
+
+def _track(events: bytes) -> bytes:
+    import struct
+
+    body = events + b"\x00\xFF\x2F\x00"
+    return b"MTrk" + struct.pack(">I", len(body)) + body
+
+
+def test_midi_programs_are_read_per_channel_not_per_track(tmp_path):
+    import struct
+
+    # Track 1 only sets programs (channel 0 -> 0 piano, channel 1 -> 73 flute); track 2 plays the notes,
+    # and switches channel 0 to violin (40) half way. Per-track reading would miss the flute entirely.
+    setup = b"\x00\xC0\x00" + b"\x00\xC1\x49"
+    play = (b"\x00\x90\x3C\x60" + b"\x83\x60\x80\x3C\x00" + b"\x00\xC0\x28" + b"\x00\x90\x3E\x60"
+            + b"\x83\x60\x80\x3E\x00" + b"\x00\x91\x48\x60" + b"\x83\x60\x81\x48\x00")
+    path = tmp_path / "b.mid"
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 1, 2, 480) + _track(setup) + _track(play))
+    summary = midi.read_midi_summary(path)
+    assert summary.programs == {0: [0, 40], 1: [73]}
+    assert summary.instruments() == ["acoustic grand piano", "violin", "flute"]
+    assert not summary.drums and summary.tempo_bpm is None
+    assert summary.duration_s == pytest.approx(1.5, abs=0.01)
+
+
+def test_read_midi_rejects_other_files(tmp_path):
+    bad = tmp_path / "x.mid"
+    bad.write_bytes(b"RIFF....WAVE")
+    with pytest.raises(ValueError, match="not a Standard MIDI File"):
+        midi.read_midi_summary(bad)
+
+
+def test_write_midi_rejects_absurd_tempo(tmp_path):
+    with pytest.raises(ValueError, match="tempo_bpm"):
+        midi.write_midi(tmp_path / "x.mid", [], tempo_bpm=5000, programs={})
+
+
+# --- captions from measurements -------------------------------------------------------------------------
+
+
+def test_measured_tempo_and_brightness():
+    from riffusion.dataset import features
+
+    sr = 22050
+    t = np.arange(sr * 8) / sr
+    clicks = np.zeros_like(t)
+    for beat in np.arange(0, 8, 0.5):  # 120 BPM
+        i = int(beat * sr)
+        clicks[i : i + 200] = np.hanning(200)
+    assert features.estimate_tempo(clicks, sr) == pytest.approx(120, rel=0.04)
+    low = np.sin(2 * np.pi * 150 * t)
+    high = np.sin(2 * np.pi * 5000 * t)
+    assert features.spectral_centroid(low, sr) < 400 < 4000 < features.spectral_centroid(high, sr)
+    assert features.brightness_word(300) == "dark" and features.brightness_word(5000) == "bright"
+    assert features.estimate_tempo(np.zeros(sr), sr) == 0.0
+
+
+def test_key_of_a_major_triad():
+    from riffusion.dataset import features
+
+    sr = 22050
+    t = np.arange(sr * 3) / sr
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0, 130.81))
+    key, confidence = features.estimate_key(chord, sr)
+    assert key in ("C major", "A minor", "E minor") and confidence > 0.5
+
+
+# --- sources --------------------------------------------------------------------------------------------
+
+
+def test_user_folder_captions_from_txt_and_csv(tmp_path):
+    from riffusion.dataset.sources import user_folder_sources
+
+    folder = make_user_folder(tmp_path)
+    sources = user_folder_sources(folder)
+    assert [s.caption for s in sources] == ["bright beeping synth", "a low cello drone"]
+    (folder / "captions.csv").write_text("file_name,caption,license\nlow drone.wav,drone from csv,CC0-1.0\n"
+                                         "high beeps.flac,beeps from csv,\n")
+    by_name = {s.path.name: s for s in user_folder_sources(folder, license="mine")}
+    assert by_name["low drone.wav"].caption == "drone from csv"
+    assert by_name["low drone.wav"].license == "CC0-1.0"
+    assert by_name["high beeps.flac"].license == "mine"
+
+
+def test_user_folder_without_caption_names_the_track(tmp_path):
+    from riffusion.dataset.sources import user_folder_sources
+
+    folder = make_user_folder(tmp_path)
+    (folder / "low drone.txt").unlink()
+    with pytest.raises(ValueError, match="low drone.wav"):
+        user_folder_sources(folder)
+    with pytest.raises(FileNotFoundError):
+        user_folder_sources(tmp_path / "nowhere")
+
+
+def test_licence_check_refuses_non_commercial_terms(tmp_path):
+    from riffusion.dataset.sources import GameMusicPackage, check_package_license
+
+    pkg = GameMusicPackage("fake-music", ("*.ogg",), "CC-BY-SA-3.0", "Attribution", "someone", "style", "")
+    doc = tmp_path / "usr/share/doc/fake-music"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("License: Creative Commons Attribution-NonCommercial 3.0\n")
+    with pytest.raises(ValueError, match="non-free"):
+        check_package_license(pkg, tmp_path)
+    (doc / "copyright").write_text("License: GPL-2+\n")
+    with pytest.raises(ValueError, match="no longer says"):
+        check_package_license(pkg, tmp_path)
+    (doc / "copyright").write_text("License: CC BY-SA 3.0, Attribution, ShareAlike\n")
+    check_package_license(pkg, tmp_path)
+
+
+def test_resolve_params_presets_and_errors(tmp_path):
+    assert resolve_params("small") == (SMALL_PARAMS, SMALL_IMAGE_WIDTH)
+    assert resolve_params("riffusion")[1] == 512
+    (tmp_path / "spectrogram_params.json").write_text(json.dumps({**SMALL_PARAMS.to_dict(), "image_width": 128}))
+    assert resolve_params(str(tmp_path)) == (SMALL_PARAMS, 128)
+    with pytest.raises(ValueError, match="unknown spectrogram params"):
+        resolve_params("huge")
+
+
+def test_mma_grooves_and_captions_are_reproducible():
+    from riffusion.dataset import render
+
+    if not render.MMA_STDLIB.is_dir():
+        pytest.skip("mma is not installed")
+    a = render.mma_jobs(seed=3, max_grooves=5)
+    b = render.mma_jobs(seed=3, max_grooves=5)
+    assert a == b and len(a) == 5
+    assert all(job.tempo_bpm > 0 and job.key for job in a)
+    assert render.split_camel("BossaNova1Sus") == "bossa nova 1 sus"
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+@needs_renderer
+def test_dataset_build_cli_rendered_midi_and_user_folder(tmp_path):
+    folder = make_user_folder(tmp_path)
+    out = tmp_path / "ds"
+    result = run_cli("dataset", "build", "--out", str(out), "--sources", "parts", "--parts", "3",
+                     "--render-seconds", "11", "--user-folder", str(folder), "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    sources = {row["source"] for row in rows}
+    assert sources == {"part", "user"}
+    user_rows = [r for r in rows if r["source"] == "user"]
+    assert {r["text"] for r in user_rows} == {"a low cello drone", "bright beeping synth"}
+    assert len(user_rows) == 4  # 11 s tracks -> two 5.1 s clips each
+    for row in rows:
+        assert row["license"] and row["attribution"] and row["author"] is not None
+        with Image.open(out / row["file_name"]) as image:
+            assert image.size == (SMALL_IMAGE_WIDTH, SMALL_PARAMS.num_frequencies)
+            from riffusion.image import params_from_image
+
+            assert params_from_image(image) == SMALL_PARAMS
+    part_rows = [r for r in rows if r["source"] == "part"]
+    assert all("bpm" in r["text"] and r["key"] in r["text"] for r in part_rows)
+    manifest = (out / "manifest.csv").read_text().splitlines()
+    assert manifest[0] == "origin,source,author,license,attribution,clips" and len(manifest) == 1 + 3 + 2
+    description = json.loads((out / "dataset.json").read_text())
+    assert description["num_images"] == len(rows)
+    assert SMALL_PARAMS.from_dict(description["spectrogram_params"]) == SMALL_PARAMS
+    assert not (tmp_path / "ds.partial").exists()
+
+    # Reproducible: a second build gives the same rows and the same pixels.
+    again = tmp_path / "ds2"
+    result = run_cli("dataset", "build", "--out", str(again), "--sources", "parts", "--parts", "3",
+                     "--render-seconds", "11", "--user-folder", str(folder), "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert (again / "metadata.jsonl").read_text() == (out / "metadata.jsonl").read_text()
+    first = rows[0]["file_name"]
+    assert np.array_equal(np.asarray(Image.open(out / first)), np.asarray(Image.open(again / first)))
+
+    # The Hugging Face `datasets` library reads it as an image folder, when installed.
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(out), split="train")
+    assert len(loaded) == len(rows) and "text" in loaded.column_names
+
+
+def test_dataset_build_cli_errors(tmp_path):
+    folder = make_user_folder(tmp_path)
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "something").write_text("x")
+    result = run_cli("dataset", "build", "--out", str(out), "--sources", "", "--user-folder", str(folder))
+    assert result.returncode == 2 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("dataset", "build", "--out", str(tmp_path / "x"), "--sources", "user")
+    assert result.returncode == 2 and "user folder" in result.stderr
+    result = run_cli("dataset", "build", "--out", str(tmp_path / "x"), "--params", "nonsense")
+    assert result.returncode == 2 and "nonsense" in result.stderr
+    (folder / "low drone.txt").unlink()
+    result = run_cli("dataset", "build", "--out", str(tmp_path / "y"), "--sources", "", "--user-folder", str(folder))
+    assert result.returncode == 2 and "low drone.wav" in result.stderr
+    assert not (tmp_path / "y").exists() and not (tmp_path / "y.partial").exists()
+
+
+def test_user_only_build_in_process(tmp_path):
+    from riffusion.dataset import DatasetConfig, build_dataset, load_metadata
+
+    folder = make_user_folder(tmp_path)
+    result = build_dataset(tmp_path / "ds", DatasetConfig(params=SMALL_PARAMS, sources=(), user_folder=str(folder)),
+                           progress=False, log=lambda m: None)
+    rows, description = load_metadata(result.out_dir)
+    assert result.num_images == len(rows) == 4 and description["counts"] == {"user": 4}
+    assert "user-provided" in (result.out_dir / "ATTRIBUTION.md").read_text()

