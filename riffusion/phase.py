@@ -1,27 +1,55 @@
 """Phase reconstruction: a waveform from a linear STFT magnitude.
 
 A Riffusion image stores only magnitudes. To hear it we need a phase for every time-frequency point. This
-module offers, by name:
+module offers, by name (:data:`METHODS`):
 
 ``"griffin-lim"``
-    Fast Griffin-Lim (Perraudin, Balazs & Søndergaard, 2013): alternating projections with momentum 0.99,
-    starting from random phase drawn from ``generator``. What the original Riffusion used (32 iterations).
+    Fast Griffin-Lim (Perraudin, Balazs & Søndergaard, 2013) on the full STFT grid, from random phase
+    drawn from ``generator``, 32 iterations, momentum 0.99: what the original Riffusion did.
+``"pghi"``
+    Phase-gradient heap integration (Průša, Balazs & Søndergaard, 2017): the phase is integrated from
+    gradients estimated from the log-magnitude, no iterations. Deterministic.
+``"pghi+griffin-lim"``
+    PGHI phase refined by fast Griffin-Lim (``num_iters``, default :data:`PGHI_GL_ITERS`). The default.
 
-All methods take the magnitude of a centred STFT whose Hann window of ``win_length`` samples sits in the
-middle of an ``n_fft`` frame (``torch.stft(..., window=hann(win_length), center=True)``) and return the
-waveform whose STFT magnitude best matches it.
+The STFT is that of ``torch.stft(x, n_fft, hop_length, win_length, window=hann(win_length), center=True,
+pad_mode="reflect")``: a Hann window of ``win_length`` samples centred in an ``n_fft`` frame. Riffusion
+zero-pads 4x (``n_fft`` 17640, window 4410), so the ``n_fft`` grid is a 4x frequency interpolation of the
+``win_length``-point STFT of the same frames. The PGHI-based methods work on that *compact* grid (every
+``n_fft // win_length``-th bin; the phase relation between the two grids is exact), where one STFT costs
+~10x less; see :func:`compact_geometry`.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import typing as T
 
 import torch
 
-__all__ = ["METHODS", "reconstruct_waveform", "griffin_lim", "DEFAULT_METHOD"]
+__all__ = [
+    "METHODS",
+    "DEFAULT_METHOD",
+    "PGHI_GL_ITERS",
+    "reconstruct_waveform",
+    "griffin_lim",
+    "pghi",
+    "compact_geometry",
+]
 
 _EPS = 1e-16
+_TWO_PI = 2.0 * math.pi
+
+#: Griffin-Lim iterations after PGHI for ``"pghi+griffin-lim"`` (chosen with bench/bench_phase.py).
+PGHI_GL_ITERS = 16
+#: Iterations of the original method.
+GRIFFIN_LIM_ITERS = 32
+#: Hann window's Gaussian-equivalent time-frequency spread, lambda = ratio * win_length**2 (Průša 2017).
+HANN_GAMMA_RATIO = 0.25645
+
+
+# --- geometry and cached constants -------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=16)
@@ -30,7 +58,118 @@ def _window(win_length: int, device: str) -> torch.Tensor:
     return torch.hann_window(win_length, device=device)
 
 
-def _check_magnitude(magnitude: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
+def _window_offset(n_fft: int, win_length: int) -> int:
+    # torch.stft pads the window to n_fft with (n_fft - win_length) // 2 zeros on the left
+    return (n_fft - win_length) // 2
+
+
+@functools.lru_cache(maxsize=64)
+def compact_geometry(n_fft: int, win_length: int) -> tuple[int, int]:
+    """The smallest equivalent FFT size for a zero-padded STFT.
+
+    A window of ``win_length`` samples zero-padded to ``n_fft`` gives, at bins ``k * r``, the same values
+    (up to a known phase ramp) as an ``n = n_fft / r``-point STFT of the same frames, provided
+    ``n >= win_length`` and the window sits at the same place in time.
+
+    Parameters
+    ----------
+    n_fft, win_length : int
+        STFT geometry in samples.
+
+    Returns
+    -------
+    (n, r) : tuple of int
+        Compact FFT size and the bin stride ``r = n_fft // n`` (``(n_fft, 1)`` when nothing smaller fits).
+    """
+    half = n_fft // 2 - _window_offset(n_fft, win_length)
+    for n in range(win_length, n_fft):
+        if n_fft % n == 0 and n % 2 == 0 and n // 2 - _window_offset(n, win_length) == half:
+            return n, n_fft // n
+    return n_fft, 1
+
+
+def _compact_phase_ramp(n_fft: int, win_length: int, device, dtype) -> torch.Tensor:
+    """Phase (radians, shape (n // 2 + 1, 1)) to add to full-grid phases at bins k*r to get compact ones."""
+    return _compact_ramp(n_fft, win_length, str(device), dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _compact_ramp(n_fft: int, win_length: int, device: str, dtype) -> torch.Tensor:
+    n, _ = compact_geometry(n_fft, win_length)
+    shift = _window_offset(n_fft, win_length) - _window_offset(n, win_length)
+    k = torch.arange(n // 2 + 1, dtype=torch.float64)
+    ramp = _TWO_PI * torch.remainder(k * shift, n) / n
+    return ramp.to(device=device, dtype=dtype)[:, None]
+
+
+class _Stft:
+    """Centred STFT with reflect padding on spectra laid out (batch, frames, bins), frames-major so every
+    FFT runs on contiguous memory; same values as ``torch.stft`` / ``torch.istft`` (transposed).
+
+    When ``hop_length`` divides ``n_fft`` the overlap-add is ``n_fft / hop_length`` strided additions and
+    the window envelope is cached, which is markedly faster than ``torch.istft`` on the CPU.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, win_length: int, device) -> None:
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.device = str(torch.device(device))
+        self.window = _window(win_length, self.device)
+        offset = _window_offset(n_fft, win_length)
+        self.frame_window = torch.nn.functional.pad(self.window, (offset, n_fft - win_length - offset))
+        self.fast = n_fft % hop_length == 0
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, frames, n_fft // 2 + 1) complex."""
+        half = self.n_fft // 2
+        mode = "reflect" if waveform.shape[-1] > half else "constant"
+        padded = torch.nn.functional.pad(waveform[:, None], (half, half), mode=mode)[:, 0]
+        frames = padded.unfold(-1, self.n_fft, self.hop_length)
+        return torch.fft.rfft(frames * self.frame_window, dim=-1)
+
+    def inverse(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
+        """(batch, frames, n_fft // 2 + 1) complex -> (batch, length), least-squares overlap-add."""
+        if not self.fast:
+            return torch.istft(
+                spectrum.transpose(1, 2),
+                n_fft=self.n_fft,
+                hop_length=self.hop_length,
+                win_length=self.win_length,
+                window=self.window,
+                center=True,
+                length=length,
+            )
+        batch, frames, _ = spectrum.shape
+        hop, ratio = self.hop_length, self.n_fft // self.hop_length
+        blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1).mul_(self.frame_window)
+        blocks = blocks.view(batch, frames, ratio, hop)
+        total = torch.zeros(batch, frames + ratio - 1, hop, device=spectrum.device, dtype=blocks.dtype)
+        for j in range(ratio):
+            total[:, j : j + frames].add_(blocks[:, :, j])
+        inv_envelope = _inverse_envelope(self.n_fft, hop, self.win_length, frames, self.device)
+        start = self.n_fft // 2
+        waveform = total.view(batch, -1)[:, start : start + length]
+        waveform = waveform * inv_envelope[: waveform.shape[-1]]
+        if waveform.shape[-1] < length:
+            waveform = torch.nn.functional.pad(waveform, (0, length - waveform.shape[-1]))
+        return waveform
+
+
+@functools.lru_cache(maxsize=32)
+def _inverse_envelope(n_fft: int, hop: int, win_length: int, frames: int, device: str) -> torch.Tensor:
+    """1 / (sum of squared windows) over the centred output span (0 where no window reaches)."""
+    offset = _window_offset(n_fft, win_length)
+    window = torch.hann_window(win_length, dtype=torch.float64)
+    squared = torch.nn.functional.pad(window.square(), (offset, n_fft - win_length - offset))
+    ratio = n_fft // hop
+    total = torch.zeros(frames + ratio - 1, hop, dtype=torch.float64)
+    for j, block in enumerate(squared.view(ratio, hop)):
+        total[j : j + frames] += block
+    envelope = total.flatten()[n_fft // 2 :]
+    inverse = torch.where(envelope > 1e-11, 1.0 / envelope.clamp_min(1e-11), torch.zeros_like(envelope))
+    return inverse.to(device=device, dtype=torch.float32)
+
+
+def _check_magnitude(magnitude, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
     if not isinstance(magnitude, torch.Tensor):
         magnitude = torch.as_tensor(magnitude)
     if magnitude.is_complex():
@@ -49,40 +188,40 @@ def _check_magnitude(magnitude: torch.Tensor, n_fft: int, hop_length: int, win_l
         )
     if magnitude.shape[-1] < 2:
         raise ValueError(f"magnitude has {magnitude.shape[-1]} frames; need at least 2")
+    if not bool(torch.isfinite(magnitude).all()):
+        raise ValueError("magnitude contains NaN or infinite values")
     return magnitude
 
 
-class _Stft(T.NamedTuple):
-    """STFT geometry plus the cached window, with forward and inverse transforms on (batch, bins, frames)."""
+@functools.lru_cache(maxsize=16)
+def _stft(n_fft: int, hop_length: int, win_length: int, device: str) -> _Stft:
+    return _Stft(n_fft, hop_length, win_length, device)
 
-    n_fft: int
-    hop_length: int
-    win_length: int
-    window: torch.Tensor
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return torch.stft(
-            waveform,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect",
-            onesided=True,
-            return_complex=True,
-        )
+def _fgla(
+    stft: _Stft,
+    magnitude: torch.Tensor,
+    spectrum: torch.Tensor,
+    num_iters: int,
+    momentum: float,
+    length: int,
+) -> torch.Tensor:
+    """Fast Griffin-Lim loop on (batch, frames, bins) spectra; returns the waveform (batch, length)."""
+    alpha = momentum / (1.0 + momentum)
+    previous = None
+    for _ in range(num_iters):
+        rebuilt = stft.forward(stft.inverse(spectrum, length))
+        angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
+        # spectrum = magnitude * angles / |angles|, on the real view (complex abs is slow on the CPU)
+        parts = torch.view_as_real(angles)
+        scale = torch.addcmul(parts[..., 0].square(), parts[..., 1], parts[..., 1])
+        scale = scale.add_(_EPS * _EPS).rsqrt_().mul_(magnitude)
+        spectrum = torch.view_as_complex(parts.mul_(scale.unsqueeze(-1)))
+        previous = rebuilt
+    return stft.inverse(spectrum, length)
 
-    def inverse(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
-        return torch.istft(
-            spectrum,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=True,
-            length=length,
-        )
+
+# --- Griffin-Lim --------------------------------------------------------------------------------------
 
 
 def griffin_lim(
@@ -91,15 +230,17 @@ def griffin_lim(
     n_fft: int,
     hop_length: int,
     win_length: int,
-    num_iters: int = 32,
+    num_iters: int = GRIFFIN_LIM_ITERS,
     momentum: float = 0.99,
     init_phase: T.Optional[torch.Tensor] = None,
     generator: T.Optional[torch.Generator] = None,
     length: T.Optional[int] = None,
+    compact: bool = False,
 ) -> torch.Tensor:
-    """Fast Griffin-Lim: iterate STFT-consistency and magnitude projections with momentum.
+    """Fast Griffin-Lim: alternate STFT-consistency and magnitude projections, with momentum.
 
-    Perraudin, Balazs & Søndergaard, "A fast Griffin-Lim algorithm", WASPAA 2013; Griffin & Lim, 1984.
+    Perraudin, Balazs & Søndergaard, "A fast Griffin-Lim algorithm", WASPAA 2013 (after Griffin & Lim,
+    1984). Same update as ``torchaudio.transforms.GriffinLim`` and ``librosa.griffinlim``.
 
     Parameters
     ----------
@@ -108,16 +249,20 @@ def griffin_lim(
     n_fft, hop_length, win_length : int, keyword-only
         STFT geometry in samples.
     num_iters : int
-        Iterations (each one inverse and one forward STFT). ``0`` returns the initial estimate.
+        Iterations (each one inverse and one forward STFT); 0 returns the initial estimate.
     momentum : float
-        Fast Griffin-Lim acceleration in [0, 1); 0 is the classic algorithm.
+        Acceleration in [0, 1); 0 is the classic algorithm.
     init_phase : torch.Tensor, optional
-        Initial phase in radians, shape of ``magnitude`` (or broadcastable). Default: uniform random
-        phase in [0, 2 pi) drawn from ``generator``.
+        Initial phase in radians on the ``n_fft`` grid, broadcastable to ``magnitude``. Default: uniform
+        random phase in [0, 2 pi) drawn from ``generator``.
     generator : torch.Generator, optional
-        Source of the random initial phase; same seed, same audio. Must live on ``magnitude``'s device.
+        Source of the random initial phase (same seed, same audio); on ``magnitude``'s device.
     length : int, optional
         Output length in samples (default ``hop_length * (frames - 1)``).
+    compact : bool
+        Iterate on the compact grid of :func:`compact_geometry` (every ``r``-th bin of a zero-padded
+        STFT): the same frames and window with ``r`` times fewer bins, several times faster per
+        iteration, at some cost in how well the skipped bins match.
 
     Returns
     -------
@@ -131,25 +276,176 @@ def griffin_lim(
     batch_shape = magnitude.shape[:-2]
     mag = magnitude.reshape(-1, *magnitude.shape[-2:])
     length = hop_length * (mag.shape[-1] - 1) if length is None else int(length)
-    stft = _Stft(n_fft, hop_length, win_length, _window(win_length, str(mag.device)))
 
     if init_phase is None:
-        init_phase = torch.rand(mag.shape, generator=generator, device=mag.device, dtype=mag.dtype)
-        init_phase = init_phase.mul_(2 * torch.pi)
+        phase = torch.rand(mag.shape, generator=generator, device=mag.device, dtype=mag.dtype).mul_(_TWO_PI)
     else:
-        init_phase = torch.as_tensor(init_phase, device=mag.device, dtype=mag.dtype)
-        init_phase = init_phase.expand(*batch_shape, *mag.shape[-2:]).reshape(mag.shape)
-    spectrum = torch.polar(mag, init_phase)
+        phase = torch.as_tensor(init_phase, device=mag.device, dtype=mag.dtype)
+        phase = phase.expand(*batch_shape, *mag.shape[-2:]).reshape(mag.shape)
 
-    alpha = momentum / (1.0 + momentum)
-    previous = None
-    for _ in range(num_iters):
-        rebuilt = stft.forward(stft.inverse(spectrum, length))
-        angles = rebuilt if previous is None else rebuilt - alpha * previous
-        spectrum = angles.mul_(mag / angles.abs().add_(_EPS))
-        previous = rebuilt
-    waveform = stft.inverse(spectrum, length)
+    n, r = compact_geometry(n_fft, win_length) if compact else (n_fft, 1)
+    if r > 1:
+        mag = mag[:, ::r]
+        phase = phase[:, ::r] + _compact_phase_ramp(n_fft, win_length, mag.device, mag.dtype)
+    mag = mag.transpose(1, 2).contiguous()  # (batch, frames, bins)
+    spectrum = torch.polar(mag, phase.transpose(1, 2))
+    stft = _stft(n, hop_length, win_length, str(mag.device))
+    waveform = _fgla(stft, mag, spectrum, num_iters, momentum, length)
     return waveform.reshape(*batch_shape, length)
+
+
+# --- PGHI ---------------------------------------------------------------------------------------------
+
+
+def _bottleneck_scan(source: torch.Tensor, link: torch.Tensor) -> torch.Tensor:
+    """Solve ``best[k] = max(source[k], min(link[k], best[k - 1]))`` along the last dim (Hillis-Steele).
+
+    The maps ``x -> max(s, min(l, x))`` compose into maps of the same form, so a log-depth prefix scan
+    over the (max, min) lattice gives, for every bin, the widest path from any source on its left.
+    """
+    s, link = source.clone(), link.clone()
+    size, step = s.shape[-1], 1
+    while step < size:
+        s_next = torch.maximum(s[..., step:], torch.minimum(link[..., step:], s[..., :-step]))
+        link[..., step:] = torch.minimum(link[..., step:], link[..., :-step])
+        s[..., step:] = s_next
+        step *= 2
+    return s
+
+
+def _integration_roots(magnitude: torch.Tensor) -> torch.Tensor:
+    """For each coefficient (batch, frames, bins), the bin of its frame whose phase is carried in time.
+
+    Real-time PGHI (Průša & Holighaus, 2017) processes frame ``m`` with a max-heap seeded by frame
+    ``m - 1``: every coefficient takes its phase from the first popped neighbour, i.e. along the path of
+    largest magnitudes. On the (previous frame -> bin, bin <-> adjacent bin) graph that is the widest
+    path, found here for all frames at once by two bottleneck scans. Each coefficient's path runs
+    monotonically in frequency to a *root* bin integrated in time; the result holds its index.
+    """
+    batch, frames, bins = magnitude.shape
+    source = torch.zeros_like(magnitude)
+    source[:, 1:] = magnitude[:, :-1]
+    # first frame: one seed, its loudest coefficient (phase 0), as the offline heap starts
+    source[:, 0].scatter_(1, magnitude[:, 0].argmax(1, keepdim=True), float("inf"))
+    none = torch.full_like(magnitude[..., :1], -1.0)
+    from_left = _bottleneck_scan(source, torch.cat([none, magnitude[..., :-1]], -1))
+    from_right = _bottleneck_scan(source.flip(-1), torch.cat([magnitude[..., 1:], none], -1).flip(-1)).flip(-1)
+    left_in = torch.cat([none, torch.minimum(magnitude[..., :-1], from_left[..., :-1])], -1)
+    right_in = torch.cat([torch.minimum(magnitude[..., 1:], from_right[..., 1:]), none], -1)
+    use_left = (left_in > source) & (left_in >= right_in)
+    use_right = (right_in > source) & ~use_left
+    index = torch.arange(bins, device=magnitude.device).expand(batch, frames, bins)
+    root_left = torch.where(use_left, 0, index).cummax(-1).values
+    root_right = torch.where(use_right, bins - 1, index).flip(-1).cummin(-1).values.flip(-1)
+    return torch.where(use_left, root_left, torch.where(use_right, root_right, index))
+
+
+@functools.lru_cache(maxsize=16)
+def _bin_constants(n_fft: int, hop_length: int, win_length: int, bins: int, device: str):
+    k = torch.arange(bins, dtype=torch.float64)
+    # phase advance of bin k over one hop, and the frame-start reference shift, both reduced mod 2 pi in
+    # float64 so that large k * hop products keep their precision
+    advance = _TWO_PI * torch.remainder(k * hop_length, n_fft) / n_fft
+    centre2 = 2 * _window_offset(n_fft, win_length) + win_length  # twice the window centre in the frame
+    shift = _TWO_PI * torch.remainder(k * centre2, 2 * n_fft) / (2 * n_fft)
+    return advance.to(device=device, dtype=torch.float32), shift.to(device=device, dtype=torch.float32)
+
+
+def pghi(
+    magnitude: torch.Tensor,
+    *,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    tolerance: float = 1e-5,
+    gamma: T.Optional[float] = None,
+) -> torch.Tensor:
+    """Phase from magnitude by phase-gradient heap integration (PGHI).
+
+    Průša, Balazs & Søndergaard, "A noniterative method for reconstruction of phase from STFT magnitude",
+    IEEE/ACM TASLP 25(5), 2017; heap order of the real-time variant (Průša & Holighaus, EUSIPCO 2017).
+    For a Gaussian window the phase gradient follows from the log-magnitude gradient; the Hann window is
+    treated as a Gaussian of spread ``lambda = 0.25645 * win_length**2``. The phase is integrated frame
+    by frame along paths of largest magnitude, found with vectorised widest-path scans, so the only
+    sequential work is one gather per frame.
+
+    Parameters
+    ----------
+    magnitude : torch.Tensor, shape (..., n_fft // 2 + 1, frames)
+        Linear STFT magnitude, float32, any device.
+    n_fft, hop_length, win_length : int, keyword-only
+        STFT geometry in samples (Hann window of ``win_length`` centred in the ``n_fft`` frame).
+    tolerance : float
+        Magnitudes below ``tolerance * max`` (per clip) count as silence: their log is clamped there so
+        their gradients stay finite and small.
+    gamma : float, optional
+        Gaussian spread ``lambda`` in samples squared (default ``0.25645 * win_length**2``, for Hann).
+
+    Returns
+    -------
+    torch.Tensor, shape of ``magnitude``
+        Phase in radians, in ``torch.stft``'s convention (relative to the frame start). Deterministic.
+    """
+    magnitude = _check_magnitude(magnitude, n_fft, hop_length, win_length)
+    if not 0.0 < tolerance < 1.0:
+        raise ValueError(f"tolerance must be in (0, 1), got {tolerance}")
+    lam = HANN_GAMMA_RATIO * win_length**2 if gamma is None else float(gamma)
+    if lam <= 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    batch_shape = magnitude.shape[:-2]
+    frames_major = magnitude.reshape(-1, *magnitude.shape[-2:]).transpose(1, 2).contiguous()
+    phase = _pghi_frames_major(frames_major, n_fft, hop_length, win_length, tolerance, lam)
+    return phase.transpose(1, 2).reshape(magnitude.shape)
+
+
+def _pghi_frames_major(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float):
+    """PGHI on (batch, frames, bins) magnitudes; phase (batch, frames, bins) in torch.stft's convention."""
+    batch, frames, bins = s.shape
+    # Bins silent in every clip and frame (e.g. above the mel range) need no integration.
+    active = torch.nonzero(s.amax(dim=(0, 1)) > 0).flatten()
+    support = min(bins, int(active.max()) + 2) if active.numel() else 1
+    phase = torch.zeros_like(s)
+    if support >= 2:
+        phase[..., :support] = _pghi_core(s[..., :support].contiguous(), n_fft, hop, win, tolerance, lam)
+    _, shift = _bin_constants(n_fft, hop, win, bins, str(s.device))
+    return phase.sub_(shift).remainder_(_TWO_PI)
+
+
+def _pghi_core(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float) -> torch.Tensor:
+    """PGHI on (batch, frames, bins) from bin 0; phase relative to the window centre."""
+    batch, frames, bins = s.shape
+    floor = s.amax(dim=(1, 2), keepdim=True).mul_(tolerance).clamp_min_(1e-30)
+    log_s = torch.maximum(s, floor).log_()
+    # 1. Gradients of the log-magnitude: d/d(frequency) per cycle/sample, d/d(time) per sample.
+    d_freq = torch.gradient(log_s, dim=2)[0].mul_(n_fft)
+    d_time = torch.gradient(log_s, dim=1)[0].div_(hop)
+    # 2. Phase increments. Over one hop (trapezoid rule) with the instantaneous frequency
+    #    dphi/dt = 2 pi k / n_fft + (1 / lambda) dlog|S|/domega; over one bin with
+    #    dphi/domega = -lambda dlog|S|/dt (times 1 / n_fft per bin).
+    advance, _ = _bin_constants(n_fft, hop, win, bins, str(s.device))
+    deviation = d_freq.mul_(hop / lam)
+    step_time = (deviation[:, 1:] + deviation[:, :-1]).mul_(0.5).add_(advance).remainder_(_TWO_PI)
+    step_freq = (d_time[..., 1:] + d_time[..., :-1]).mul_(-0.5 * lam / n_fft)
+    along_freq = torch.zeros_like(s)
+    torch.cumsum(step_freq, dim=-1, out=along_freq[..., 1:])
+    # 3. Integration paths: each coefficient's root bin, whose phase comes from the previous frame.
+    root = _integration_roots(s)
+    offset = along_freq.sub_(torch.gather(along_freq, -1, root)).remainder_(_TWO_PI)
+    # 4. Frame by frame: phase[m] = (phase[m-1] + time step)[root] + frequency path from root to bin.
+    root_t = root.transpose(0, 1).contiguous()
+    offset_t = offset.transpose(0, 1).contiguous()
+    step_t = step_time.transpose(0, 1).contiguous()
+    out = torch.empty(frames, batch, bins, device=s.device, dtype=s.dtype)
+    out[0] = offset_t[0]
+    for m in range(1, frames):
+        torch.gather(out[m - 1] + step_t[m - 1], 1, root_t[m], out=out[m])
+        out[m].add_(offset_t[m])
+        if m % 32 == 0:
+            out[m].remainder_(_TWO_PI)
+    return out.transpose(0, 1)
+
+
+# --- methods ------------------------------------------------------------------------------------------
 
 
 def _griffin_lim_method(magnitude, *, n_fft, hop_length, win_length, num_iters, generator, length):
@@ -158,19 +454,51 @@ def _griffin_lim_method(magnitude, *, n_fft, hop_length, win_length, num_iters, 
         n_fft=n_fft,
         hop_length=hop_length,
         win_length=win_length,
-        num_iters=32 if num_iters is None else num_iters,
+        num_iters=GRIFFIN_LIM_ITERS if num_iters is None else num_iters,
         generator=generator,
+        length=length,
+    )
+
+
+def _pghi_gl(magnitude, *, n_fft, hop_length, win_length, num_iters, length):
+    batch_shape = magnitude.shape[:-2]
+    mag = magnitude.reshape(-1, *magnitude.shape[-2:])
+    length = hop_length * (mag.shape[-1] - 1) if length is None else int(length)
+    n, r = compact_geometry(n_fft, win_length)
+    mag = mag[:, ::r].transpose(1, 2).contiguous()  # (batch, frames, bins)
+    phase = _pghi_frames_major(mag, n, hop_length, win_length, 1e-5, HANN_GAMMA_RATIO * win_length**2)
+    stft = _stft(n, hop_length, win_length, str(mag.device))
+    waveform = _fgla(stft, mag, torch.polar(mag, phase), num_iters, 0.99, length)
+    return waveform.reshape(*batch_shape, length)
+
+
+def _pghi_method(magnitude, *, n_fft, hop_length, win_length, num_iters, generator, length):
+    return _pghi_gl(
+        magnitude, n_fft=n_fft, hop_length=hop_length, win_length=win_length, num_iters=0, length=length
+    )
+
+
+def _pghi_griffin_lim_method(magnitude, *, n_fft, hop_length, win_length, num_iters, generator, length):
+    return _pghi_gl(
+        magnitude,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        num_iters=PGHI_GL_ITERS if num_iters is None else num_iters,
         length=length,
     )
 
 
 METHODS: dict[str, T.Callable[..., torch.Tensor]] = {
     "griffin-lim": _griffin_lim_method,
+    "pghi": _pghi_method,
+    "pghi+griffin-lim": _pghi_griffin_lim_method,
 }
 """Phase reconstruction methods by name. Each is called as ``fn(magnitude, *, n_fft, hop_length,
-win_length, num_iters, generator, length)`` (``num_iters=None``: the method's own default)."""
+win_length, num_iters, generator, length)`` on a validated float32 magnitude (``num_iters=None``: the
+method's own default). Register new ones here."""
 
-DEFAULT_METHOD = "griffin-lim"
+DEFAULT_METHOD = "pghi+griffin-lim"
 """What ``method="default"`` means: the best sound that stays fast (see bench/bench_phase.py)."""
 
 
@@ -196,11 +524,14 @@ def reconstruct_waveform(
         STFT geometry in samples: a Hann window of ``win_length`` centred in an ``n_fft`` frame, frames
         ``hop_length`` apart, centred STFT with reflect padding.
     method : str
-        A key of :data:`METHODS`, or ``"default"`` (:data:`DEFAULT_METHOD`).
+        A key of :data:`METHODS` (``"griffin-lim"``, ``"pghi"``, ``"pghi+griffin-lim"``) or ``"default"``
+        (:data:`DEFAULT_METHOD`).
     num_iters : int, optional
-        Griffin-Lim iterations for iterative methods; ``None`` uses the method's default.
+        Griffin-Lim iterations of iterative methods; ``None`` uses the method's default (32 for
+        ``"griffin-lim"``, :data:`PGHI_GL_ITERS` after PGHI). Ignored by ``"pghi"``.
     generator : torch.Generator, optional
-        Randomness for methods that need it (random initial phase); pass one for repeatable audio.
+        Randomness for methods that start from random phase (``"griffin-lim"``); pass one for repeatable
+        audio. The PGHI methods are deterministic.
     length : int, optional
         Output length in samples; default ``hop_length * (frames - 1)``.
 
@@ -211,7 +542,7 @@ def reconstruct_waveform(
     Raises
     ------
     ValueError
-        For an unknown method name, a magnitude of the wrong shape, or invalid geometry.
+        For an unknown method name, a magnitude of the wrong shape or with NaN/inf, or invalid geometry.
     """
     name = DEFAULT_METHOD if method == "default" else method
     if name not in METHODS:
