@@ -185,3 +185,41 @@ def test_batch_order_is_a_pure_function_of_seed_and_step():
     assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
     two = [batch_indices(0, size=10, batch_size=2, seed=1, rank=r, world=2) for r in range(2)]
     assert two[0] + two[1] == batch_indices(0, size=10, batch_size=4, seed=1)
+
+
+def test_fine_tune_a_stable_diffusion_model_full_and_lora(tmp_path):
+    """Any loader model with SD components trains: tiny-random, fully and with LoRA, exported in diffusers layout."""
+    loading = pytest.importorskip("riffusion.loading")
+    pytest.importorskip("riffusion.riffusion_pipeline")
+    from riffusion.dataset import DatasetConfig, build_dataset
+    from riffusion.spectrogram_params import SpectrogramParams
+
+    tiny = loading.load_pipeline("tiny-random", device="cpu")
+    folder = tmp_path / "tracks"
+    folder.mkdir()
+    for name, freq in (("a.wav", 220.0), ("b.wav", 1760.0)):
+        _tone(folder / name, freq, 0.0)
+        (folder / name).with_suffix(".txt").write_text(f"tone at {freq} hertz")
+    params = tiny.spectrogram_params
+    width = tiny.image_size[0] if params == SpectrogramParams() else tiny.image_size[0]
+    ds = tmp_path / "ds"
+    build_dataset(ds, DatasetConfig(params=params, image_width=512 if params == SpectrogramParams() else width,
+                                    sources=(), user_folder=str(folder)), progress=False, log=lambda m: None)
+    for extra, name in (([], "full"), (["--lora-rank", "2"], "lora")):
+        if extra and importlib_util_find("peft") is None:
+            continue
+        out = tmp_path / name
+        result = run("train", "--model", "tiny-random", "--data", str(ds), "--output-dir", str(out), "--batch-size", "1",
+                     "--max-steps", "2", "--sample-every", "0", "--threads", "1", *extra)
+        assert result.returncode == 0, result.stderr
+        assert (out / "model" / "model_index.json").is_file() and (out / "model" / "unet").is_dir()
+        reloaded = loading.load_pipeline(str(out / "model"), device="cpu")
+        assert reloaded.image_size == tiny.image_size
+        if extra:
+            assert (out / "model" / "lora_unet.safetensors").is_file()
+
+
+def importlib_util_find(name: str):
+    import importlib.util
+
+    return importlib.util.find_spec(name)

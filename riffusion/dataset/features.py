@@ -76,6 +76,23 @@ def estimate_key(waveform: np.ndarray, sample_rate: int) -> tuple[str, float]:
     return best
 
 
+def onset_rate(waveform: np.ndarray, sample_rate: int, *, threshold: float = 1.5) -> float:
+    """Onsets per second: peaks of the half-wave-rectified log spectral flux above ``threshold`` times its
+    median-filtered local mean (a simple peak picker in the manner of Bock et al., 2012)."""
+    x = _mono(waveform)
+    hop = 256
+    spec = np.log1p(100 * _stft_magnitude(x, sample_rate, 1024, hop))
+    flux = np.maximum(0, np.diff(spec, axis=1)).sum(axis=0)
+    if flux.size < 5 or not np.any(flux > 0):
+        return 0.0
+    k = 8
+    padded = np.pad(flux, k, mode="edge")
+    local = np.array([padded[i : i + 2 * k + 1].mean() for i in range(flux.size)])
+    is_peak = (flux[1:-1] > flux[:-2]) & (flux[1:-1] >= flux[2:]) & (flux[1:-1] > threshold * local[1:-1])
+    is_peak &= flux[1:-1] > 0.1 * flux.max()
+    return float(is_peak.sum() / (x.size / sample_rate))
+
+
 def spectral_centroid(waveform: np.ndarray, sample_rate: int) -> float:
     """Energy-weighted mean frequency in Hz over the whole clip (0.0 for silence)."""
     mag = _stft_magnitude(_mono(waveform), sample_rate)

@@ -1,0 +1,1 @@
+"""Models shipped with the package (diffusers-like folders); see each folder's README.md."""

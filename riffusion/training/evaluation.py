@@ -1,0 +1,147 @@
+"""Measure a small model against its targets: speed, prompt steering, interpolation smoothness.
+
+``python -m riffusion.training.evaluation --model riffusion-small-v1 --seeds 20 [--out results.json]``
+
+* **Real-time factor**: wall time from a prompt to a 5.1 s waveform (text encoding, diffusion, inverse mel,
+  phase reconstruction) divided by the clip's duration, median over runs, on the current machine.
+* **Steering**: for pairs of prompts *not in the training captions* whose sound should differ in a
+  weight-free statistic (spectral centroid, onset rate, tempo), the share of seeds for which the statistic
+  moves the right way between the two prompts (same seed for both).
+* **Interpolation smoothness**: mean absolute difference (in dB of the decoded mel magnitudes) between
+  successive images along an alpha sweep; reported as the mean step and the largest step over the mean
+  (1.0 is perfectly even).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import typing as T
+
+import numpy as np
+import torch
+
+# (statistic, prompt where it should be LOWER, prompt where it should be HIGHER)
+STEERING_PAIRS = (
+    ("centroid_hz", "a deep rumbling bass guitar groove", "a bright flute solo high in the sky"),
+    ("centroid_hz", "low cello and tuba", "tinkling glockenspiel and piccolo"),
+    ("onset_rate", "a calm sustained ambient pad, no drums", "energetic drum kit with busy hi-hats"),
+    ("tempo_bpm", "a very slow sleepy lullaby", "a fast frantic dance track at top speed"),
+)
+
+
+def _statistic(name: str, waveform: np.ndarray, sample_rate: int) -> float:
+    from riffusion.dataset import features
+
+    if name == "centroid_hz":
+        return features.spectral_centroid(waveform, sample_rate)
+    if name == "onset_rate":
+        return features.onset_rate(waveform, sample_rate)
+    if name == "tempo_bpm":
+        return features.estimate_tempo(waveform, sample_rate)
+    raise ValueError(f"unknown statistic {name!r}")
+
+
+def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
+             phase: str = "default", rtf_runs: int = 5, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+    """Run the three measurements on ``model`` (a folder or shipped name) and return a JSON-able dict."""
+    from riffusion.datatypes import InferenceInput, PromptInput
+    from riffusion.small_model import load_small_pipeline
+    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+
+    pipe = load_small_pipeline(model)
+    params = pipe.spectrogram_params
+    converter = SpectrogramImageConverter(params, device="cpu", phase=phase)
+    steps = steps or pipe.config.num_inference_steps
+    guidance = pipe.config.guidance_scale if guidance is None else guidance
+    pipe.encode_prompt("warm-up")
+
+    def audio(image, seed: int) -> np.ndarray:
+        return converter.waveform_from_image(image, generator=torch.Generator().manual_seed(seed))
+
+    # 1. Real-time factor, end to end, with a new prompt each run (no embedding cache hits).
+    times = []
+    duration = params.duration_s(pipe.image_size[0])
+    for i in range(rtf_runs):
+        t0 = time.perf_counter()
+        image = pipe.text_to_image(f"an upbeat jazz tune number {i}", seed=i, num_inference_steps=steps, guidance=guidance)
+        audio(image, i)
+        times.append(time.perf_counter() - t0)
+    rtf = statistics.median(times) / duration
+    log(f"text->audio: median {statistics.median(times):.3f} s for {duration:.2f} s of audio (RTF {rtf:.3f})")
+
+    # 2. Steering.
+    steering = []
+    for stat, low_prompt, high_prompt in STEERING_PAIRS:
+        right = 0
+        lows, highs = [], []
+        for seed in range(seeds):
+            lo = _statistic(stat, audio(pipe.text_to_image(low_prompt, seed=seed, num_inference_steps=steps,
+                                                           guidance=guidance), seed), params.sample_rate)
+            hi = _statistic(stat, audio(pipe.text_to_image(high_prompt, seed=seed, num_inference_steps=steps,
+                                                           guidance=guidance), seed), params.sample_rate)
+            lows.append(lo)
+            highs.append(hi)
+            right += hi > lo
+        row = {"statistic": stat, "lower": low_prompt, "higher": high_prompt, "seeds": seeds,
+               "share_right": right / seeds, "median_lower": float(np.median(lows)),
+               "median_higher": float(np.median(highs))}
+        steering.append(row)
+        log(f"steering {stat}: {right}/{seeds} seeds right ({row['median_lower']:.1f} -> {row['median_higher']:.1f})")
+
+    # 3. Interpolation smoothness along an alpha sweep (img2img from the model's first seed image when it has
+    #    one, as the jam does).
+    from PIL import Image
+
+    init = None
+    if pipe.path is not None and (pipe.path / "seed_images" / "og_beat.png").is_file():
+        init = Image.open(pipe.path / "seed_images" / "og_beat.png").convert("RGB")
+    alphas = np.linspace(0, 1, 11)
+    start = PromptInput(prompt="a gentle acoustic guitar ballad", seed=11, denoising=0.75, guidance=guidance)
+    end = PromptInput(prompt="a loud electronic dance beat", seed=12, denoising=0.75, guidance=guidance)
+    images = pipe.riffuse_batch([(InferenceInput(start=start, end=end, alpha=float(a), num_inference_steps=steps),
+                                  init, None) for a in alphas])
+    from riffusion.image import spectrogram_from_image
+
+    mels = [20 * np.log10(spectrogram_from_image(im, power=params.power_for_image, max_value=1.0) + 1e-5)
+            for im in images]
+    diffs = [float(np.mean(np.abs(b - a))) for a, b in zip(mels, mels[1:])]
+    endpoints = float(np.mean(np.abs(mels[-1] - mels[0])))
+    smooth = {"alphas": [round(float(a), 2) for a in alphas], "step_db": diffs, "mean_step_db": float(np.mean(diffs)),
+              "max_over_mean": float(np.max(diffs) / max(np.mean(diffs), 1e-9)), "endpoint_distance_db": endpoints,
+              "img2img_seed": "og_beat" if init is not None else None}
+    log(f"interpolation: mean step {smooth['mean_step_db']:.2f} dB, max/mean {smooth['max_over_mean']:.2f}, "
+        f"endpoints {endpoints:.2f} dB apart")
+    return {"model": model, "steps": steps, "guidance": guidance, "phase": phase, "threads": torch.get_num_threads(),
+            "rtf": {"median_s": statistics.median(times), "clip_s": duration, "rtf": rtf, "runs_s": times},
+            "steering": steering, "interpolation": smooth}
+
+
+def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m riffusion.training.evaluation", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="riffusion-small-v1")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = evaluate(args.model, seeds=args.seeds, steps=args.steps, guidance=args.guidance,
+                       log=lambda m: print(m, file=sys.stderr))
+    text = json.dumps(results, indent=2)
+    if args.out:
+        from riffusion.files import atomic_path
+
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
