@@ -209,8 +209,9 @@ def _fgla(
     """Fast Griffin-Lim loop on (batch, frames, bins) spectra; returns the waveform (batch, length)."""
     alpha = momentum / (1.0 + momentum)
     previous = None
+    natural = stft.hop_length * (spectrum.shape[1] - 1)  # keeps the frame count through the iterations
     for _ in range(num_iters):
-        rebuilt = stft.forward(stft.inverse(spectrum, length))
+        rebuilt = stft.forward(stft.inverse(spectrum, natural))
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
         # spectrum = magnitude * angles / |angles|, on the real view (complex abs is slow on the CPU)
         parts = torch.view_as_real(angles)
