@@ -1,0 +1,542 @@
+"""RiffusionPipeline: text (and a seed spectrogram) -> spectrogram image, interpolating between two prompts.
+
+Semantics of riffusion-model-v1 (riffusion-format.md §5), on current diffusers components:
+
+* text embeddings of the start and end prompts are interpolated **linearly**, the initial noises of the
+  start and end seeds **spherically** (slerp), the denoising strength and the guidance scale linearly;
+* img2img from the seed image (VAE-encoded, sampled with the start seed), noised to the strength's
+  timestep, then classifier-free-guided denoising; the unconditional branch encodes the negative prompt
+  (the original accepted and ignored it);
+* an optional mask keeps the seed image where it is black (white = repaint);
+* prompts use A1111 weighting and may be any length (:mod:`riffusion.prompts`);
+* any diffusers scheduler by name (:mod:`riffusion.schedulers`), DPM-Solver++ by default.
+
+Why a loop of our own: diffusers' img2img pipeline draws its own noise (no ``latents=`` argument), takes one
+guidance scale and one strength per call, and has no mask-keeping step. The loop below (``_denoise``) uses
+only the components' public methods (``scheduler.set_timesteps/scale_model_input/step/add_noise``,
+``unet(...)``, ``vae.encode/decode``), and batches several requests into one UNet call per step.
+
+All randomness comes from ``torch.Generator`` objects seeded with the request's seeds, on the CPU, so the
+same request gives the same image on the same device, whatever else ran before.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import threading
+import typing as T
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.prompts import encode_prompt, pad_embeddings
+from riffusion.schedulers import DEFAULT_SCHEDULER, make_scheduler, scheduler_name_of
+from riffusion.spectrogram_params import SpectrogramParams
+from riffusion.util.torch_util import slerp
+
+# What one request of a batch is: (inputs, seed image or None, mask or None).
+BatchItem = T.Tuple[InferenceInput, T.Optional[Image.Image], T.Optional[Image.Image]]
+
+DEFAULT_NUM_INFERENCE_STEPS = 25  # with DPM-Solver++: 18 UNet evaluations at denoising 0.75
+
+
+class RiffusionPipeline:
+    """Spectrogram-image diffusion with prompt/seed interpolation (the original's ``RiffusionPipeline``).
+
+    Parameters
+    ----------
+    vae, text_encoder, tokenizer, unet, scheduler
+        Stable Diffusion components (diffusers / transformers). ``scheduler`` is the checkpoint's: its
+        noise schedule is kept, its kind replaced by ``scheduler_name``.
+    spectrogram_params : SpectrogramParams, optional
+        How the model's images map to sound; riffusion-model-v1's defaults when None.
+    model_id : str
+        The id it was loaded from (reported by servers and metadata).
+    scheduler_name : str
+        The sampler (see :mod:`riffusion.schedulers`).
+    """
+
+    def __init__(
+        self,
+        *,
+        vae,
+        text_encoder,
+        tokenizer,
+        unet,
+        scheduler,
+        spectrogram_params: T.Optional[SpectrogramParams] = None,
+        model_id: str = "",
+        path: T.Optional[Path] = None,
+        scheduler_name: str = DEFAULT_SCHEDULER,
+        image_size: T.Optional[T.Tuple[int, int]] = None,
+    ):
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.unet = unet
+        self.checkpoint_scheduler = scheduler
+        self.scheduler = make_scheduler(scheduler_name, scheduler.config)
+        self.spectrogram_params = spectrogram_params or SpectrogramParams()
+        self.model_id = model_id
+        self.path = Path(path) if path is not None else None
+        # riffusion-model-v1's UNet config says sample_size 32 (256 px): always generate 512 x 512.
+        self._image_size = image_size or (512, self.spectrogram_params.num_frequencies)
+        self.default_num_inference_steps = DEFAULT_NUM_INFERENCE_STEPS
+        self.show_progress = False
+        self._lock = threading.Lock()
+        self._embedding_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()
+        self._latent_cache: "collections.OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]" = collections.OrderedDict()
+
+    # --- properties ---------------------------------------------------------------------------------------
+
+    @property
+    def image_size(self) -> T.Tuple[int, int]:
+        """(width, height) of the images this model makes by default: (512, 512) for riffusion-model-v1."""
+        return self._image_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def scheduler_name(self) -> str:
+        return scheduler_name_of(self.scheduler)
+
+    def to(self, device: T.Union[str, torch.device, None] = None, dtype: T.Optional[torch.dtype] = None):
+        """Move (and cast) the models; returns ``self``."""
+        for module in (self.unet, self.vae, self.text_encoder):
+            module.to(device=device, dtype=dtype)
+        with self._lock:
+            self._embedding_cache.clear()
+            self._latent_cache.clear()
+        return self
+
+    def set_scheduler(self, name: str) -> None:
+        """Use another sampler (``"dpm++"``, ``"pndm"``, ``"euler-a"``, ...); ValueError for unknown names."""
+        self.scheduler = make_scheduler(name, self.checkpoint_scheduler.config)
+
+    # --- compat -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def load_checkpoint(
+        cls,
+        checkpoint: str = "riffusion/riffusion-model-v1",
+        use_traced_unet: bool = True,
+        channels_last: bool = False,
+        dtype: torch.dtype = torch.float16,
+        device: str = "cuda",
+        local_files_only: bool = False,
+        low_cpu_mem_usage: bool = False,
+        cache_dir: T.Optional[str] = None,
+    ) -> "RiffusionPipeline":
+        """The original's loader signature. ``use_traced_unet`` is accepted and ignored (the traced UNet was
+        CUDA-only and fixed to one batch size); float16 is only used on CUDA."""
+        from riffusion.loading import load_pipeline
+        from riffusion.util.torch_util import check_device
+
+        device = check_device(device)
+        if dtype == torch.float16 and not device.startswith("cuda"):
+            dtype = torch.float32
+        return load_pipeline(
+            checkpoint, device=device, dtype=dtype, local_files_only=local_files_only, cache_dir=cache_dir,
+            channels_last=channels_last,
+        )
+
+    # --- conditioning -------------------------------------------------------------------------------------
+
+    def encode_prompt(self, prompt: str, *, use_weights: bool = True) -> torch.Tensor:
+        """Embedding (1, 77 * chunks, hidden) of a prompt (A1111 weights, any length), cached."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be a string, got {prompt!r}")
+        key = (prompt, use_weights)
+        with self._lock:
+            if key in self._embedding_cache:
+                self._embedding_cache.move_to_end(key)
+                return self._embedding_cache[key]
+        embedding = encode_prompt(self.text_encoder, self.tokenizer, prompt, use_weights=use_weights, device=self.device)
+        with self._lock:
+            self._embedding_cache[key] = embedding
+            while len(self._embedding_cache) > 256:
+                self._embedding_cache.popitem(last=False)
+        return embedding
+
+    def _seed_latent_distribution(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std (1, 4, h/8, w/8) of the VAE posterior of a seed image, cached by content."""
+        rgb = image.convert("RGB")
+        key = (hashlib.blake2b(rgb.tobytes(), digest_size=16).hexdigest(), rgb.size)
+        with self._lock:
+            if key in self._latent_cache:
+                self._latent_cache.move_to_end(key)
+                return self._latent_cache[key]
+        pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        value = (dist.mean, dist.std)
+        with self._lock:
+            self._latent_cache[key] = value
+            while len(self._latent_cache) > 16:
+                self._latent_cache.popitem(last=False)
+        return value
+
+    # --- generation ---------------------------------------------------------------------------------------
+
+    def riffuse(
+        self,
+        inputs: InferenceInput,
+        init_image: T.Optional[Image.Image] = None,
+        mask_image: T.Optional[Image.Image] = None,
+        use_reweighting: bool = True,
+    ) -> Image.Image:
+        """One clip's spectrogram image: interpolate ``inputs.start`` -> ``inputs.end`` at ``inputs.alpha``.
+
+        Parameters
+        ----------
+        inputs : InferenceInput
+            Prompts, seeds, denoising strengths, guidance scales, alpha and the number of steps.
+        init_image : PIL.Image, optional
+            The seed spectrogram (img2img); its size sets the output size (width and height multiples of 8).
+            Without one, the image is generated from noise at :attr:`image_size`.
+        mask_image : PIL.Image, optional
+            White = repaint, black = keep the seed image.
+        use_reweighting : bool
+            Honour A1111 weighting syntax in the prompts.
+        """
+        return self.riffuse_batch([(inputs, init_image, mask_image)], use_reweighting=use_reweighting)[0]
+
+    def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True) -> list[Image.Image]:
+        """Several requests, as few UNet batches as possible: requests that share the number of steps, the
+        denoising strength and the image size run as one batch per step. Returns images in input order."""
+        parsed = [self._check_item(item) for item in items]
+        groups: dict[tuple, list[int]] = collections.defaultdict(list)
+        for index, (inputs, init_image, _mask) in enumerate(parsed):
+            size = init_image.size if init_image is not None else self.image_size
+            groups[(inputs.num_inference_steps, round(_strength(inputs), 6), size, init_image is None)].append(index)
+        results: list[T.Optional[Image.Image]] = [None] * len(parsed)
+        for (steps, strength, size, _no_init), indices in groups.items():
+            images = self._denoise([parsed[i] for i in indices], num_inference_steps=steps, strength=strength,
+                                   size=size, use_weights=use_reweighting)
+            for index, image in zip(indices, images):
+                results[index] = image
+        return T.cast(list, results)
+
+    def unet_evaluations(self, num_inference_steps: int, denoising: float) -> int:
+        """How many UNet calls (each a batch of 2 with guidance) one clip takes with the current scheduler."""
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
+        return len(_img2img_timesteps(scheduler, num_inference_steps, denoising, torch.device("cpu"))[0])
+
+    def _check_item(self, item: T.Sequence) -> BatchItem:
+        if isinstance(item, InferenceInput):
+            item = (item, None, None)
+        if not 1 <= len(item) <= 3:
+            raise ValueError(f"a batch item is (inputs, init_image[, mask_image]), got {len(item)} values")
+        inputs, init_image, mask_image = (list(item) + [None, None])[:3]
+        if not isinstance(inputs, InferenceInput):
+            raise ValueError(f"expected an InferenceInput, got {type(inputs).__name__}")
+        for end in (inputs.start, inputs.end):
+            if not isinstance(end, PromptInput):
+                raise ValueError(f"start and end must be PromptInput, got {type(end).__name__}")
+            if not 0.0 <= float(end.denoising) <= 1.0:
+                raise ValueError(f"denoising must be in [0, 1], got {end.denoising}")
+            if not np.isfinite(float(end.guidance)):
+                raise ValueError(f"guidance must be a finite number, got {end.guidance}")
+        if not 0.0 <= float(inputs.alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {inputs.alpha}")
+        if int(inputs.num_inference_steps) < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {inputs.num_inference_steps}")
+        factor = self.vae_scale_factor
+        if init_image is not None:
+            width, height = init_image.size
+            if width % factor or height % factor:
+                raise ValueError(
+                    f"seed image size {width}x{height} is not a multiple of {factor} (width and height must be)"
+                )
+        if mask_image is not None and init_image is None:
+            raise ValueError("a mask needs a seed image: the mask keeps the seed image's black region")
+        return inputs, init_image, mask_image
+
+    @torch.no_grad()
+    def _denoise(
+        self,
+        items: T.Sequence[BatchItem],
+        *,
+        num_inference_steps: int,
+        strength: float,
+        size: T.Tuple[int, int],
+        use_weights: bool,
+    ) -> list[Image.Image]:
+        """The generation loop for requests that share steps, strength and size (one UNet batch per step)."""
+        device, dtype = self.device, self.dtype
+        batch = len(items)
+        width, height = size
+        latent_shape = (1, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+
+        # 1. Text: embeddings of every start/end prompt and negative prompt, padded to one chunk count,
+        #    linearly interpolated at alpha. Guidance scales interpolated linearly too.
+        empty = self.encode_prompt("", use_weights=False)
+        raw = []
+        for inputs, _, _ in items:
+            start, end = inputs.start, inputs.end
+            raw += [
+                self.encode_prompt(start.prompt, use_weights=use_weights),
+                self.encode_prompt(end.prompt, use_weights=use_weights),
+                self.encode_prompt(start.negative_prompt or "", use_weights=use_weights),
+                self.encode_prompt(end.negative_prompt or "", use_weights=use_weights),
+            ]
+        raw = pad_embeddings(raw, empty[:, :77])
+        cond, uncond = [], []
+        for i, (inputs, _, _) in enumerate(items):
+            a = float(inputs.alpha)
+            cond.append((1 - a) * raw[4 * i] + a * raw[4 * i + 1])
+            uncond.append((1 - a) * raw[4 * i + 2] + a * raw[4 * i + 3])
+        guidance = torch.tensor(
+            [(1 - inputs.alpha) * inputs.start.guidance + inputs.alpha * inputs.end.guidance for inputs, _, _ in items],
+            device=device, dtype=torch.float32,
+        ).view(batch, 1, 1, 1)
+        use_guidance = bool((guidance != 1.0).any())
+        text = torch.cat(uncond + cond) if use_guidance else torch.cat(cond)
+
+        # 2. Noise: each end's seed draws a Gaussian noise (CPU generator, device-independent); slerp at alpha.
+        noise = torch.cat([
+            slerp(float(inputs.alpha), _randn(latent_shape, inputs.start.seed), _randn(latent_shape, inputs.end.seed))
+            for inputs, _, _ in items
+        ]).to(device=device, dtype=torch.float32)
+
+        # 3. Seed image latents: VAE posterior sampled with the start seed, times the latent scale.
+        scaling = float(getattr(self.vae.config, "scaling_factor", 0.18215))
+        init_latents = None
+        if items[0][1] is not None:
+            samples = []
+            for inputs, init_image, _ in items:
+                mean, std = self._seed_latent_distribution(init_image)
+                eps = _randn(tuple(mean.shape), inputs.start.seed).to(device)
+                samples.append((mean.float() + std.float() * eps) * scaling)
+            init_latents = torch.cat(samples)
+
+        # 4. Masks: grey, resized (nearest) to the latent grid; 1 = repaint (white), 0 = keep (black).
+        mask = None
+        if any(m is not None for _, _, m in items):
+            mask = torch.cat([
+                _mask_tensor(m, latent_shape[-1], latent_shape[-2]) if m is not None else torch.ones(1, 1, *latent_shape[-2:])
+                for _, _, m in items
+            ]).to(device)
+
+        # 5. Timesteps: a fresh scheduler (requests may run concurrently), the last `strength` of the schedule.
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
+        if init_latents is None:
+            strength = 1.0
+        timesteps, begin = _img2img_timesteps(scheduler, num_inference_steps, strength, device)
+
+        # 6. Starting latents: the seed latents noised to the first timestep, or pure noise.
+        if init_latents is None:
+            latents = noise * float(scheduler.init_noise_sigma)
+        elif len(timesteps):
+            latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(batch))
+        else:
+            latents = init_latents
+
+        # 7. Guided denoising. A mask puts back the seed latents, noised to the next step's level, where black.
+        step_kwargs: dict[str, T.Any] = {}
+        if "generator" in inspect.signature(scheduler.step).parameters:
+            step_kwargs["generator"] = [torch.Generator("cpu").manual_seed(int(inputs.start.seed) + 1) for inputs, _, _ in items]
+        progress = _progress(len(timesteps), self.show_progress)
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([latents] * 2) if use_guidance else latents
+            model_input = scheduler.scale_model_input(model_input, t).to(dtype)
+            prediction = self.unet(model_input, t, encoder_hidden_states=text).sample.float()
+            if use_guidance:
+                pred_uncond, pred_cond = prediction.chunk(2)
+                prediction = pred_uncond + guidance * (pred_cond - pred_uncond)
+            latents = scheduler.step(prediction, t, latents, **step_kwargs).prev_sample
+            if mask is not None:
+                if i + 1 < len(timesteps):
+                    kept = scheduler.add_noise(init_latents, noise, timesteps[i + 1 : i + 2].repeat(batch))
+                else:
+                    kept = init_latents
+                latents = mask * latents + (1 - mask) * kept
+            progress.update()
+        progress.close()
+
+        # 8. Decode to RGB images, with the model's spectrogram parameters in EXIF.
+        pixels = self.vae.decode((latents / scaling).to(dtype)).sample.float()
+        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        from riffusion.image import attach_exif
+
+        return [attach_exif(Image.fromarray(p, "RGB"), self.spectrogram_params) for p in pixels]
+
+    # --- saving and single files --------------------------------------------------------------------------
+
+    def _stable_diffusion(self):
+        from diffusers import StableDiffusionPipeline
+
+        return StableDiffusionPipeline(
+            vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=_plain(self.unet),
+            scheduler=self.checkpoint_scheduler, safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
+    def save_pretrained(self, path: T.Union[str, os.PathLike], *, overwrite: bool = False) -> Path:
+        """Write a diffusers-layout folder (safetensors) loadable by :func:`riffusion.loading.load_pipeline`
+        and by diffusers' ``StableDiffusionPipeline``; atomic (a temporary folder renamed at the end)."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not overwrite:
+            raise FileExistsError(f"model folder {str(path)!r} exists and is not empty (pass overwrite=True)")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"output directory does not exist: {str(path.parent)!r}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self._stable_diffusion().save_pretrained(str(tmp), safe_serialization=True)
+            (tmp / "spectrogram_params.json").write_text(json.dumps(self.spectrogram_params.to_dict(), indent=2) + "\n")
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    def save_single_file(self, path: T.Union[str, os.PathLike]) -> Path:
+        """Write the whole model (weights, configs, tokenizer) as one ``.safetensors`` file, atomically."""
+        from safetensors.torch import save_file
+
+        from riffusion.files import atomic_path
+        from riffusion.loading import SINGLE_FILE_FORMAT, SINGLE_FILE_FORMAT_KEY
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            raise ValueError(f"single-file models are .safetensors files, got {str(path)!r}")
+        tensors: dict[str, torch.Tensor] = {}
+        for name, module in (("unet", _plain(self.unet)), ("vae", self.vae), ("text_encoder", self.text_encoder)):
+            for key, value in module.state_dict().items():
+                tensors[f"{name}.{key}"] = value.detach().cpu().contiguous().clone()
+        with tempfile.TemporaryDirectory() as tokenizer_dir:
+            self.tokenizer.save_pretrained(tokenizer_dir)
+            tokenizer_files = {p.name: p.read_text(encoding="utf-8") for p in Path(tokenizer_dir).iterdir() if p.is_file()}
+        metadata = {
+            SINGLE_FILE_FORMAT_KEY: SINGLE_FILE_FORMAT,
+            "unet_config": json.dumps(dict(_plain(self.unet).config)),
+            "vae_config": json.dumps(dict(self.vae.config)),
+            "text_encoder_config": json.dumps(self.text_encoder.config.to_dict()),
+            "scheduler_config": json.dumps(dict(self.checkpoint_scheduler.config)),
+            "tokenizer_files": json.dumps(tokenizer_files),
+            "spectrogram_params": json.dumps(self.spectrogram_params.to_dict()),
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+        return path
+
+    @classmethod
+    def from_single_file(cls, path: T.Union[str, os.PathLike], *, model_id: T.Optional[str] = None,
+                         dtype: T.Optional[torch.dtype] = None) -> "RiffusionPipeline":
+        """Read a file written by :meth:`save_single_file` (CPU; :func:`load_pipeline` moves it)."""
+        import diffusers
+        from safetensors import safe_open
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+        from riffusion.loading import SINGLE_FILE_FORMAT, SINGLE_FILE_FORMAT_KEY
+
+        path = Path(path)
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            if metadata.get(SINGLE_FILE_FORMAT_KEY) != SINGLE_FILE_FORMAT:
+                raise ValueError(f"{str(path)!r} is not a riffusion single-file model")
+            state = {key: f.get_tensor(key) for key in f.keys()}
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+
+        unet = diffusers.UNet2DConditionModel.from_config(json.loads(metadata["unet_config"]))
+        unet.load_state_dict(part("unet"))
+        vae = diffusers.AutoencoderKL.from_config(json.loads(metadata["vae_config"]))
+        vae.load_state_dict(part("vae"))
+        text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(json.loads(metadata["text_encoder_config"])))
+        text_encoder.load_state_dict(part("text_encoder"), strict=False)
+        scheduler_config = json.loads(metadata["scheduler_config"])
+        scheduler = getattr(diffusers, scheduler_config.get("_class_name", "PNDMScheduler")).from_config(scheduler_config)
+        with tempfile.TemporaryDirectory() as tokenizer_dir:
+            for name, content in json.loads(metadata["tokenizer_files"]).items():
+                (Path(tokenizer_dir) / name).write_text(content, encoding="utf-8")
+            tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+        for module in (unet, vae, text_encoder):
+            module.eval().requires_grad_(False)
+            if dtype is not None:
+                module.to(dtype)
+        return cls(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+            spectrogram_params=SpectrogramParams.from_dict(json.loads(metadata["spectrogram_params"])),
+            model_id=model_id or str(path), path=path,
+        )
+
+    def __repr__(self) -> str:
+        return (f"RiffusionPipeline(model_id={self.model_id!r}, scheduler={self.scheduler_name!r}, "
+                f"device={str(self.device)!r}, dtype={self.dtype}, image_size={self.image_size})")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _strength(inputs: InferenceInput) -> float:
+    a = float(inputs.alpha)
+    return (1 - a) * float(inputs.start.denoising) + a * float(inputs.end.denoising)
+
+
+def _randn(shape: T.Sequence[int], seed: int) -> torch.Tensor:
+    """Standard normal noise from a CPU generator seeded with ``seed`` (same on every device)."""
+    generator = torch.Generator(device="cpu").manual_seed(int(seed) % (2**64))
+    return torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+
+
+def _img2img_timesteps(scheduler, num_inference_steps: int, strength: float, device) -> tuple[torch.Tensor, int]:
+    """The timesteps img2img runs at ``strength``, as diffusers' img2img computes them; sets the
+    scheduler's begin index. Returns (timesteps, begin index)."""
+    scheduler.set_timesteps(int(num_inference_steps), device=device)
+    init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+    t_start = max(num_inference_steps - init_timestep, 0)
+    begin = t_start * scheduler.order
+    timesteps = scheduler.timesteps[begin:]
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    return timesteps, begin
+
+
+def _mask_tensor(mask: Image.Image, width: int, height: int) -> torch.Tensor:
+    grey = mask.convert("L").resize((width, height), Image.NEAREST)
+    return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
+
+
+def _plain(module):
+    """The module under a ``torch.compile`` wrapper, if any."""
+    return getattr(module, "_orig_mod", module)
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool):
+    if not show:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", leave=False, disable=None)
