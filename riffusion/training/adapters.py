@@ -53,7 +53,7 @@ class SmallModelAdapter(ModelAdapter):
     """riffusion-small: from scratch (``init`` is None) or from a model folder."""
 
     def __init__(self, init: T.Optional[Path] = None, *, config: T.Optional[T.Mapping[str, T.Any]] = None,
-                 params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None):
+                 params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None, seed: int = 0):
         from diffusers import UNet2DConditionModel
 
         from riffusion import small_model as sm
@@ -73,7 +73,10 @@ class SmallModelAdapter(ModelAdapter):
             if image_width is not None:
                 cfg.image_width = int(image_width)
             self.params = params or sm.SMALL_PARAMS
-            self.model = sm.build_unet(cfg, self.params)
+            # The initial weights are a function of the seed (without touching the global RNG's state).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.model = sm.build_unet(cfg, self.params)
             self.noise_scheduler = sm.make_train_scheduler(cfg.prediction_type)
         self.config = cfg
         self.width, self.height = cfg.image_width, self.params.num_frequencies
@@ -143,6 +146,7 @@ class StableDiffusionAdapter(ModelAdapter):
         for module in (pipe.vae, pipe.text_encoder):
             module.requires_grad_(False).eval()
         unet = pipe.unet.float()
+        unet.requires_grad_(True)  # loaders freeze inference weights
         self.lora_rank = lora_rank
         if lora_rank:
             try:
@@ -179,7 +183,7 @@ class StableDiffusionAdapter(ModelAdapter):
             from peft.utils import get_peft_model_state_dict
 
             lora_state = get_peft_model_state_dict(unet)
-            unet = unet.merge_and_unload() if hasattr(unet, "merge_and_unload") else _merge_lora(unet)
+            unet = _merge_lora(unet)
         out_dir = Path(out_dir)
         tmp = out_dir.with_name(out_dir.name + ".tmp")
         if tmp.exists():
@@ -187,8 +191,13 @@ class StableDiffusionAdapter(ModelAdapter):
         original = self.pipe.unet
         try:
             self.pipe.unet = unet.half() if fp16 else unet
+            import inspect
+
             save = getattr(self.pipe, "save_pretrained")
-            save(str(tmp), safe_serialization=True)
+            if "safe_serialization" in inspect.signature(save).parameters:
+                save(str(tmp), safe_serialization=True)  # a diffusers pipeline
+            else:
+                save(str(tmp))  # RiffusionPipeline: safetensors, atomic
         finally:
             self.pipe.unet = original
         if self.lora_rank:
@@ -235,6 +244,9 @@ class StableDiffusionAdapter(ModelAdapter):
 
 
 def _merge_lora(unet):
+    """Fold LoRA weights into the base layers and drop the adapter modules: a plain UNet again."""
+    unet.fuse_lora(lora_scale=1.0)
+    unet.unload_lora()
     return unet
 
 
@@ -259,13 +271,13 @@ def _load_sd_pipeline(model_id: str, *, device: str):
 
 def make_adapter(model: T.Optional[str], *, lora_rank: int = 0, small_config: T.Optional[dict] = None,
                  params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None,
-                 device: str = "cpu") -> ModelAdapter:
+                 device: str = "cpu", seed: int = 0) -> ModelAdapter:
     """An adapter for ``model``: None or ``"riffusion-small"`` (from scratch), a riffusion-small folder or
     shipped name (fine-tune), or any id the loader reads (Stable Diffusion layout)."""
     from riffusion import small_model as sm
 
     if model in (None, "", "new", sm.MODEL_KIND):
-        return SmallModelAdapter(None, config=small_config, params=params, image_width=image_width)
+        return SmallModelAdapter(None, config=small_config, params=params, image_width=image_width, seed=seed)
     path = Path(model)
     if not path.is_dir() and (sm.MODELS_DIR / model).is_dir():
         path = sm.MODELS_DIR / model

@@ -202,7 +202,7 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
 
     # 2. Model and data.
     adapter = make_adapter(config.model, lora_rank=config.lora_rank, small_config=config.small_config,
-                           device=str(accelerator.device))
+                           device=str(accelerator.device), seed=config.seed)
     data = SpectrogramImages(config.data_dir, width=adapter.width, height=adapter.height, params=adapter.params, log=log)
     embeddings = _caption_embeddings(adapter, data.captions, out / "text_embeddings.pt")
     uncond = adapter.encode_text([""])[0]
