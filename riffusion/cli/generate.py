@@ -1,0 +1,523 @@
+"""Generation commands: text-to-audio, interpolate, audio-to-audio, text-to-audio-batch, download.
+
+Every command checks its arguments and output paths before loading a model, shows a progress bar on a
+terminal, and writes each output file atomically (temporary file renamed when complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import typing as T
+from pathlib import Path
+
+COMMANDS = ("text_to_audio", "interpolate", "audio_to_audio", "text_to_audio_batch", "download")
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+# --- argument checks (before any model is loaded) -------------------------------------------------------------
+
+
+def _check_audio_output(path: str) -> None:
+    from riffusion.audio import audio_format
+
+    audio_format(path)  # ValueError for an unsupported extension
+    _check_parent(path)
+
+
+def _check_image_output(path: T.Optional[str]) -> None:
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in _IMAGE_SUFFIXES:
+        raise ValueError(f"unsupported image extension for {path!r}; expected one of {', '.join(_IMAGE_SUFFIXES)}")
+    _check_parent(path)
+
+
+def _check_parent(path: str) -> None:
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output directory does not exist: {str(parent)!r}")
+
+
+def _check_common(*, width: T.Optional[int] = None, scheduler: T.Optional[str] = None, phase: str = "default",
+                  num_inference_steps: T.Optional[int] = None, denoising: T.Optional[float] = None,
+                  batch_size: int = 1) -> None:
+    from riffusion.generation import check_phase
+    from riffusion.schedulers import canonical_scheduler_name
+
+    if width is not None and (width < 8 or width % 8):
+        raise ValueError(f"--width must be a positive multiple of 8 (image columns), got {width}")
+    if scheduler is not None:
+        canonical_scheduler_name(scheduler)
+    check_phase(phase)
+    if num_inference_steps is not None and num_inference_steps < 1:
+        raise ValueError(f"--num-inference-steps must be at least 1, got {num_inference_steps}")
+    if denoising is not None and not 0.0 <= denoising <= 1.0:
+        raise ValueError(f"--denoising must be in [0, 1], got {denoising}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+
+
+def _check_seed_images(seed_image: str, mask: T.Optional[str]) -> None:
+    """Fail fast on ids that no model could know (paths); unknown names are checked after loading,
+    because a model folder may bring its own seed images."""
+    from riffusion.seed_images import _check_id
+
+    _check_id(seed_image, "seed image")
+    if mask is not None:
+        _check_id(mask, "mask")
+
+
+def _load(model: T.Optional[str], device: str, scheduler: T.Optional[str], model_config: T.Optional[str] = None):
+    from riffusion.loading import load_pipeline
+
+    pipeline = load_pipeline(model, device=device, scheduler=scheduler, config=model_config)
+    pipeline.show_progress = False
+    return pipeline
+
+
+def _progress(total: int, unit: str = "clip"):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+def _steps(pipeline, num_inference_steps: T.Optional[int]) -> int:
+    return int(num_inference_steps or getattr(pipeline, "default_num_inference_steps", 25))
+
+
+def _numbered(path: str, index: int, count: int) -> str:
+    """``out.wav`` for a single output, ``out_000.wav``, ``out_001.wav`` ... for several."""
+    if count == 1:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_{index:03d}{p.suffix}"))
+
+
+# --- commands -------------------------------------------------------------------------------------------------
+
+
+def text_to_audio(
+    *,
+    prompt: str,
+    audio: str,
+    image: T.Optional[str] = None,
+    negative_prompt: T.Optional[str] = None,
+    seed: int = 42,
+    num_clips: int = 1,
+    num_inference_steps: T.Optional[int] = None,
+    guidance: float = 7.0,
+    denoising: float = 0.75,
+    scheduler: T.Optional[str] = None,
+    width: T.Optional[int] = None,
+    seed_image: str = "og_beat",
+    mask: T.Optional[str] = None,
+    model: T.Optional[str] = None,
+    model_config: T.Optional[str] = None,
+    device: str = "auto",
+    phase: str = "default",
+    batch_size: int = 4,
+) -> list[str]:
+    """Generate clips from a prompt: seeds ``seed``, ``seed + 1``, ... (``--num-clips``), one file each."""
+    from riffusion.datatypes import InferenceInput, PromptInput
+    from riffusion.generation import generate_clips
+
+    if num_clips < 1:
+        raise ValueError(f"--num-clips must be at least 1, got {num_clips}")
+    _check_audio_output(audio)
+    _check_image_output(image)
+    _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
+                  denoising=denoising, batch_size=batch_size)
+    _check_seed_images(seed_image, mask)
+    pipeline = _load(model, device, scheduler, model_config)
+    steps = _steps(pipeline, num_inference_steps)
+    inputs = []
+    for i in range(num_clips):
+        end = PromptInput(prompt=prompt, seed=seed + i, negative_prompt=negative_prompt, denoising=denoising,
+                          guidance=guidance)
+        inputs.append(InferenceInput(start=end, end=end, alpha=0.0, num_inference_steps=steps,
+                                     seed_image_id=seed_image, mask_image_id=mask))
+    written = []
+    with _progress(num_clips) as bar:
+        for start in range(0, num_clips, batch_size):
+            chunk = inputs[start : start + batch_size]
+            clips = generate_clips(pipeline, chunk, phase=phase, width=width, batch_size=batch_size)
+            for offset, clip in enumerate(clips):
+                index = start + offset
+                audio_path = _numbered(audio, index, num_clips)
+                clip.write_audio(audio_path)
+                written.append(audio_path)
+                if image is not None:
+                    image_path = _numbered(image, index, num_clips)
+                    clip.save_image(image_path)
+                    written.append(image_path)
+                bar.update(1)
+                bar.write(f"Wrote {audio_path} ({clip.duration_s:.2f} s, seed {clip.inputs.start.seed})", file=sys.stderr)
+    for path in written:
+        print(path)
+    return written
+
+
+def interpolate(
+    *,
+    start_prompt: str,
+    end_prompt: str,
+    audio: str,
+    start_seed: int = 42,
+    end_seed: T.Optional[int] = None,
+    negative_prompt: T.Optional[str] = None,
+    num_clips: int = 5,
+    num_inference_steps: T.Optional[int] = None,
+    alpha_curve: str = "linear",
+    guidance: float = 7.0,
+    denoising: float = 0.75,
+    seed_image: str = "og_beat",
+    mask: T.Optional[str] = None,
+    image_dir: T.Optional[str] = None,
+    crossfade_s: float = 0.01,
+    scheduler: T.Optional[str] = None,
+    model: T.Optional[str] = None,
+    model_config: T.Optional[str] = None,
+    device: str = "auto",
+    phase: str = "default",
+    batch_size: int = 4,
+) -> list[str]:
+    """Interpolate from the start prompt and seed to the end ones over ``--num-clips`` clips (alpha 0 to 1
+    along ``--alpha-curve``), joined into one continuous audio file; images to ``--image-dir``."""
+    from riffusion.datatypes import PromptInput
+    from riffusion.generation import ALPHA_CURVES, concatenate, generate_clips, interpolation_inputs
+
+    if num_clips < 1:
+        raise ValueError(f"--num-clips must be at least 1, got {num_clips}")
+    if alpha_curve not in ALPHA_CURVES:
+        raise ValueError(f"unknown --alpha-curve {alpha_curve!r}; expected one of {', '.join(ALPHA_CURVES)}")
+    if crossfade_s < 0:
+        raise ValueError(f"--crossfade-s must be >= 0, got {crossfade_s}")
+    _check_audio_output(audio)
+    if image_dir is not None and not Path(image_dir).is_dir():
+        raise FileNotFoundError(f"--image-dir does not exist: {image_dir!r}")
+    _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps, denoising=denoising,
+                  batch_size=batch_size)
+    _check_seed_images(seed_image, mask)
+    pipeline = _load(model, device, scheduler, model_config)
+    steps = _steps(pipeline, num_inference_steps)
+    end_seed = start_seed + 1 if end_seed is None else end_seed
+    start = PromptInput(prompt=start_prompt, seed=start_seed, negative_prompt=negative_prompt, denoising=denoising,
+                        guidance=guidance)
+    end = PromptInput(prompt=end_prompt, seed=end_seed, negative_prompt=negative_prompt, denoising=denoising,
+                      guidance=guidance)
+    inputs = interpolation_inputs(start, end, num_clips=num_clips, num_inference_steps=steps, curve=alpha_curve,
+                                  include_start=True, seed_image_id=seed_image, mask_image_id=mask)
+    with _progress(num_clips) as bar:
+        clips = generate_clips(pipeline, inputs, phase=phase, batch_size=batch_size, progress=bar.update)
+    written = []
+    if image_dir is not None:
+        for i, clip in enumerate(clips):
+            path = os.path.join(image_dir, f"clip_{i:03d}_alpha_{clip.inputs.alpha:.3f}.png")
+            clip.save_image(path)
+            written.append(path)
+    from riffusion.audio import write_audio
+
+    rate = clips[0].sample_rate
+    waveform = concatenate([clip.waveform for clip in clips], rate, crossfade_s=crossfade_s)
+    write_audio(audio, waveform, rate)
+    written.append(audio)
+    print(f"Wrote {audio} ({waveform.shape[-1] / rate:.2f} s, {num_clips} clips)", file=sys.stderr)
+    for path in written:
+        print(path)
+    return written
+
+
+def audio_to_audio(
+    *,
+    input: str,
+    prompt: str,
+    audio: str,
+    end_prompt: T.Optional[str] = None,
+    negative_prompt: T.Optional[str] = None,
+    seed: int = 42,
+    end_seed: T.Optional[int] = None,
+    denoising: float = 0.5,
+    end_denoising: T.Optional[float] = None,
+    guidance: float = 7.0,
+    num_inference_steps: T.Optional[int] = None,
+    overlap: float = 0.2,
+    mask: T.Optional[str] = None,
+    scheduler: T.Optional[str] = None,
+    model: T.Optional[str] = None,
+    model_config: T.Optional[str] = None,
+    device: str = "auto",
+    phase: str = "default",
+    batch_size: int = 4,
+) -> list[str]:
+    """Transform a track of any length with a prompt (optionally moving to ``--end-prompt`` across it):
+    overlapping clip windows, each img2img of its own spectrogram, crossfaded; output has the input's length
+    and sample rate."""
+    from riffusion.audio import read_audio, write_audio
+    from riffusion.datatypes import PromptInput
+    from riffusion.generation import audio_to_audio as transform
+
+    _check_audio_output(audio)
+    _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps, denoising=denoising,
+                  batch_size=batch_size)
+    if end_denoising is not None and not 0.0 <= end_denoising <= 1.0:
+        raise ValueError(f"--end-denoising must be in [0, 1], got {end_denoising}")
+    if not 0.0 <= overlap < 0.9:
+        raise ValueError(f"--overlap must be in [0, 0.9), got {overlap}")
+    if mask is not None:
+        _check_seed_images("og_beat", mask)
+    waveform, rate = read_audio(input)
+    pipeline = _load(model, device, scheduler, model_config)
+    steps = _steps(pipeline, num_inference_steps)
+    start = PromptInput(prompt=prompt, seed=seed, negative_prompt=negative_prompt, denoising=denoising, guidance=guidance)
+    end = PromptInput(
+        prompt=end_prompt if end_prompt is not None else prompt, seed=seed if end_seed is None else end_seed,
+        negative_prompt=negative_prompt, denoising=denoising if end_denoising is None else end_denoising,
+        guidance=guidance,
+    )
+    width, _ = pipeline.image_size
+    window = pipeline.spectrogram_params.num_samples(width) / pipeline.spectrogram_params.sample_rate
+    hop = window * (1 - overlap)
+    windows = max(1, int(-(-max(waveform.shape[-1] / rate - window, 0) // hop)) + 1)
+    with _progress(windows, unit="window") as bar:
+        out = transform(pipeline, waveform, rate, start=start, end=end, num_inference_steps=steps, overlap=overlap,
+                        mask_image_id=mask, phase=phase, batch_size=batch_size, progress=bar.update)
+    write_audio(audio, out, rate)
+    print(f"Wrote {audio} ({out.shape[-1] / rate:.2f} s)", file=sys.stderr)
+    print(audio)
+    return [audio]
+
+
+_BATCH_PARAMS = {
+    "seed": int, "negative_prompt": (str, type(None)), "num_inference_steps": int, "guidance": (int, float),
+    "denoising": (int, float), "seed_image_id": str, "mask_image_id": (str, type(None)), "width": int,
+}
+_BATCH_ALIASES = {"seed_image": "seed_image_id", "mask": "mask_image_id", "mask_image": "mask_image_id",
+                  "steps": "num_inference_steps"}
+
+
+def _batch_entries(data: T.Any, source: str) -> list[dict[str, T.Any]]:
+    """Validate a batch file: ``{"params": {...}, "entries": [{"prompt": ..., ...}]}`` or a list of entries."""
+    if isinstance(data, list):
+        defaults, entries = {}, data
+    elif isinstance(data, dict):
+        unknown = sorted(set(data) - {"params", "defaults", "entries", "jobs"})
+        if unknown:
+            raise ValueError(f"{source}: unknown top-level keys {unknown}; expected 'params' and 'entries'")
+        defaults = data.get("params", data.get("defaults", {}))
+        entries = data.get("entries", data.get("jobs"))
+    else:
+        raise ValueError(f"{source}: expected a JSON object with 'entries' or a list of entries")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{source}: 'entries' must be a non-empty list of objects with a 'prompt'")
+
+    def normalise(values: T.Any, where: str, *, allow_prompt: bool) -> dict[str, T.Any]:
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: {where} must be an object, got {type(values).__name__}")
+        out = {}
+        for key, value in values.items():
+            key = _BATCH_ALIASES.get(key, key)
+            if key in ("prompt", "name") and allow_prompt:
+                if not isinstance(value, str) or (key == "prompt" and not value.strip()):
+                    raise ValueError(f"{source}: {where}.{key} must be a non-empty string, got {value!r}")
+            elif key in _BATCH_PARAMS:
+                if not isinstance(value, _BATCH_PARAMS[key]) or isinstance(value, bool):
+                    raise ValueError(f"{source}: {where}.{key} has the wrong type: {value!r}")
+            else:
+                allowed = sorted([*_BATCH_PARAMS, *(("prompt", "name") if allow_prompt else ())])
+                raise ValueError(f"{source}: unknown key {key!r} in {where}; expected some of {allowed}")
+            out[key] = value
+        return out
+
+    defaults = normalise(defaults, "params", allow_prompt=False)
+    rows = []
+    for i, entry in enumerate(entries):
+        row = {**defaults, **normalise(entry, f"entries[{i}]", allow_prompt=True)}
+        if "prompt" not in row:
+            raise ValueError(f"{source}: entries[{i}] has no 'prompt'")
+        rows.append(row)
+    return rows
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "clip"
+
+
+def text_to_audio_batch(
+    *,
+    json_file: str,
+    output_dir: str,
+    extension: str = "wav",
+    images: bool = False,
+    scheduler: T.Optional[str] = None,
+    model: T.Optional[str] = None,
+    model_config: T.Optional[str] = None,
+    device: str = "auto",
+    phase: str = "default",
+    batch_size: int = 4,
+) -> list[str]:
+    """Generate every entry of a JSON file (``{"params": {...defaults}, "entries": [{"prompt": ..., "seed":
+    ...}, ...]}``) into ``--output-dir`` as ``<index>_<prompt>_seed<seed>.<ext>`` (or the entry's "name")."""
+    from riffusion.audio import audio_format
+    from riffusion.datatypes import InferenceInput, PromptInput
+    from riffusion.generation import generate_clips
+
+    audio_format(f"x.{extension}")
+    if not Path(output_dir).is_dir():
+        raise FileNotFoundError(f"--output-dir does not exist: {output_dir!r}")
+    try:
+        data = json.loads(Path(json_file).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{json_file}: not valid JSON ({exc})") from exc
+    rows = _batch_entries(data, json_file)
+    _check_common(scheduler=scheduler, phase=phase, batch_size=batch_size)
+    for row in rows:
+        _check_common(width=row.get("width"), num_inference_steps=row.get("num_inference_steps"),
+                      denoising=row.get("denoising"))
+        _check_seed_images(row.get("seed_image_id", "og_beat"), row.get("mask_image_id"))
+    pipeline = _load(model, device, scheduler, model_config)
+    jobs = []
+    for i, row in enumerate(rows):
+        prompt_input = PromptInput(
+            prompt=row["prompt"], seed=int(row.get("seed", 42)), negative_prompt=row.get("negative_prompt"),
+            denoising=float(row.get("denoising", 0.75)), guidance=float(row.get("guidance", 7.0)),
+        )
+        inputs = InferenceInput(
+            start=prompt_input, end=prompt_input, alpha=0.0,
+            num_inference_steps=int(row.get("num_inference_steps") or _steps(pipeline, None)),
+            seed_image_id=row.get("seed_image_id", "og_beat"), mask_image_id=row.get("mask_image_id"),
+        )
+        name = row.get("name") or f"{i:03d}_{_slug(row['prompt'])}_seed{prompt_input.seed}"
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"{json_file}: entries[{i}].name {name!r} must be a plain file name")
+        jobs.append((inputs, row.get("width"), name))
+    written = []
+    with _progress(len(jobs)) as bar:
+        by_width: dict[T.Optional[int], list[int]] = {}
+        for index, (_, width, _) in enumerate(jobs):
+            by_width.setdefault(width, []).append(index)
+        for width, indices in by_width.items():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                clips = generate_clips(pipeline, [jobs[i][0] for i in chunk], phase=phase, width=width,
+                                       batch_size=batch_size)
+                for index, clip in zip(chunk, clips):
+                    base = os.path.join(output_dir, jobs[index][2])
+                    clip.write_audio(f"{base}.{extension}")
+                    written.append(f"{base}.{extension}")
+                    if images:
+                        clip.save_image(f"{base}.png")
+                        written.append(f"{base}.png")
+                    bar.update(1)
+    for path in written:
+        print(path)
+    return written
+
+
+def download(*, model: str = "riffusion/riffusion-model-v1", cache_dir: T.Optional[str] = None) -> str:
+    """Fetch a hub model into the local Hugging Face cache, so later commands find it offline."""
+    from riffusion.loading import TINY_RANDOM, download_model, shipped_models
+
+    if model == TINY_RANDOM:
+        print("tiny-random is built in memory; nothing to download", file=sys.stderr)
+        return TINY_RANDOM
+    if model in shipped_models():
+        print(f"{model} ships with riffusion; nothing to download", file=sys.stderr)
+        return model
+    path = download_model(model, cache_dir=cache_dir)
+    print(str(path))
+    return str(path)
+
+
+# --- parser -----------------------------------------------------------------------------------------------------
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    from riffusion.loading import HUB_MODEL, TINY_RANDOM
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None,
+                   help=f"model id: the shipped model (default), {TINY_RANDOM!r}, {HUB_MODEL!r} or another hub id, "
+                        "a diffusers folder, or a .safetensors/.ckpt file ($RIFFUSION_MODEL overrides the default)")
+    g.add_argument("--model-config", default=None,
+                   help="for an original single-file checkpoint: a diffusers folder or hub id with its configs")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default: auto)")
+    g.add_argument("--scheduler", default=None,
+                   help="sampler: dpm++ (default), pndm, ddim, euler, euler-a, lms, unipc, heun, deis, dpm++-karras, dpm++-sde")
+    g.add_argument("--phase", default="default",
+                   help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim")
+    g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
+
+
+def _prompt_flags(p: argparse.ArgumentParser, *, denoising: float) -> None:
+    p.add_argument("--negative-prompt", default=None, help="what to steer away from")
+    p.add_argument("--num-inference-steps", type=int, default=None,
+                   help="scheduler steps (default: the model's, 25 with dpm++); UNet calls = steps x denoising")
+    p.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance scale (default: 7)")
+    p.add_argument("--denoising", type=float, default=denoising,
+                   help=f"0 keeps the seed image, 1 ignores it (default: {denoising})")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("text-to-audio", help="prompt -> audio clip(s) (and spectrogram images)")
+    p.add_argument("--prompt", required=True, help="text prompt; A1111 weights like (piano:1.3) work, any length")
+    p.add_argument("--audio", required=True, help="output audio (.wav, .flac, .ogg, .mp3); numbered when --num-clips > 1")
+    p.add_argument("--image", default=None, help="also write the spectrogram image (.png or .jpg)")
+    p.add_argument("--seed", type=int, default=42, help="noise seed (default: 42)")
+    p.add_argument("--num-clips", type=int, default=1, help="clips at seeds seed, seed+1, ... (default: 1)")
+    _prompt_flags(p, denoising=0.75)
+    p.add_argument("--width", type=int, default=None,
+                   help="image columns, a multiple of 8 (512 = 5.11 s; wider repeats the seed loop: longer clips)")
+    p.add_argument("--seed-image", default="og_beat", help="seed image id (default: og_beat)")
+    p.add_argument("--mask", default=None, help="mask id (white = repaint, black = keep the seed image)")
+    _model_flags(p)
+    p.set_defaults(_command=text_to_audio)
+
+    p = subparsers.add_parser("interpolate", help="start prompt/seed -> end prompt/seed as one continuous track")
+    p.add_argument("--start-prompt", required=True)
+    p.add_argument("--end-prompt", required=True)
+    p.add_argument("--start-seed", type=int, default=42)
+    p.add_argument("--end-seed", type=int, default=None, help="default: start seed + 1")
+    p.add_argument("--num-clips", type=int, default=5, help="clips from alpha 0 to 1 (default: 5)")
+    p.add_argument("--alpha-curve", default="linear", help="linear or ease (slow at both ends)")
+    _prompt_flags(p, denoising=0.75)
+    p.add_argument("--seed-image", default="og_beat")
+    p.add_argument("--mask", default=None)
+    p.add_argument("--audio", required=True, help="output audio file (all clips joined)")
+    p.add_argument("--image-dir", default=None, help="write each clip's spectrogram image here")
+    p.add_argument("--crossfade-s", type=float, default=0.01, help="equal-power crossfade at each join (s)")
+    _model_flags(p)
+    p.set_defaults(_command=interpolate)
+
+    p = subparsers.add_parser("audio-to-audio", help="transform a track of any length with a prompt")
+    p.add_argument("--input", required=True, help="input audio file (any length)")
+    p.add_argument("--prompt", required=True, help="prompt at the start of the track (and throughout)")
+    p.add_argument("--end-prompt", default=None, help="prompt at the end of the track (interpolated across it)")
+    p.add_argument("--audio", required=True, help="output audio file (same length as the input)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--end-seed", type=int, default=None)
+    _prompt_flags(p, denoising=0.5)
+    p.add_argument("--end-denoising", type=float, default=None, help="denoising at the end of the track")
+    p.add_argument("--overlap", type=float, default=0.2, help="fraction of each window crossfaded with the next")
+    p.add_argument("--mask", default=None)
+    _model_flags(p)
+    p.set_defaults(_command=audio_to_audio)
+
+    p = subparsers.add_parser("text-to-audio-batch", help="generate every entry of a JSON file of prompts")
+    p.add_argument("--json-file", required=True,
+                   help='{"params": {"seed": 1, "num_inference_steps": 25, ...}, "entries": [{"prompt": "..."}, ...]}')
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--extension", default="wav", help="audio format: wav, flac, ogg, mp3 (default: wav)")
+    p.add_argument("--images", action="store_true", help="also write each spectrogram image (.png)")
+    _model_flags(p)
+    p.set_defaults(_command=text_to_audio_batch)
+
+    p = subparsers.add_parser("download", help="fetch a hub model into the local cache (needs a network)")
+    p.add_argument("model", nargs="?", default="riffusion/riffusion-model-v1",
+                   help="hub id (default: riffusion/riffusion-model-v1)")
+    p.add_argument("--cache-dir", default=None, help="Hugging Face cache folder (default: HF_HOME's)")
+    p.set_defaults(_command=download)
