@@ -4,7 +4,8 @@ Semantics of riffusion-model-v1 (riffusion-format.md §5), on current diffusers 
 
 * text embeddings of the start and end prompts are interpolated **linearly**, the initial noises of the
   start and end seeds **spherically** (slerp), the denoising strength and the guidance scale linearly;
-* img2img from the seed image (VAE-encoded, sampled with the start seed), noised to the strength's
+* img2img from the seed image (VAE-encoded; the posterior mean, so that alpha 0 and 1 give exactly the
+  start and end clips, where the original sampled it with the start seed), noised to the strength's
   timestep, then classifier-free-guided denoising; the unconditional branch encodes the negative prompt
   (the original accepted and ignored it);
 * an optional mask keeps the seed image where it is black (white = repaint);
@@ -95,7 +96,7 @@ class RiffusionPipeline:
         self.show_progress = False
         self._lock = threading.Lock()
         self._embedding_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()
-        self._latent_cache: "collections.OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]" = collections.OrderedDict()
+        self._latent_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()
 
     # --- properties ---------------------------------------------------------------------------------------
 
@@ -178,8 +179,8 @@ class RiffusionPipeline:
                 self._embedding_cache.popitem(last=False)
         return embedding
 
-    def _seed_latent_distribution(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std (1, 4, h/8, w/8) of the VAE posterior of a seed image, cached by content."""
+    def _seed_latents(self, image: Image.Image) -> torch.Tensor:
+        """Scaled VAE latents (1, 4, h/8, w/8) of a seed image (posterior mean), cached by content."""
         rgb = image.convert("RGB")
         key = (hashlib.blake2b(rgb.tobytes(), digest_size=16).hexdigest(), rgb.size)
         with self._lock:
@@ -189,7 +190,7 @@ class RiffusionPipeline:
         pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
         with torch.no_grad():
             dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
-        value = (dist.mean, dist.std)
+        value = dist.mean.float() * float(getattr(self.vae.config, "scaling_factor", 0.18215))
         with self._lock:
             self._latent_cache[key] = value
             while len(self._latent_cache) > 16:
@@ -221,9 +222,13 @@ class RiffusionPipeline:
         """
         return self.riffuse_batch([(inputs, init_image, mask_image)], use_reweighting=use_reweighting)[0]
 
-    def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True) -> list[Image.Image]:
+    def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True,
+                      output_type: str = "pil") -> list[Image.Image]:
         """Several requests, as few UNet batches as possible: requests that share the number of steps, the
-        denoising strength and the image size run as one batch per step. Returns images in input order."""
+        denoising strength and the image size run as one batch per step. Returns images in input order
+        (``output_type="latent"``: the final latents, (4, h/8, w/8) tensors, instead)."""
+        if output_type not in ("pil", "latent"):
+            raise ValueError(f"output_type must be 'pil' or 'latent', got {output_type!r}")
         parsed = [self._check_item(item) for item in items]
         groups: dict[tuple, list[int]] = collections.defaultdict(list)
         for index, (inputs, init_image, _mask) in enumerate(parsed):
@@ -232,7 +237,7 @@ class RiffusionPipeline:
         results: list[T.Optional[Image.Image]] = [None] * len(parsed)
         for (steps, strength, size, _no_init), indices in groups.items():
             images = self._denoise([parsed[i] for i in indices], num_inference_steps=steps, strength=strength,
-                                   size=size, use_weights=use_reweighting)
+                                   size=size, use_weights=use_reweighting, output_type=output_type)
             for index, image in zip(indices, images):
                 results[index] = image
         return T.cast(list, results)
@@ -281,6 +286,7 @@ class RiffusionPipeline:
         strength: float,
         size: T.Tuple[int, int],
         use_weights: bool,
+        output_type: str = "pil",
     ) -> list[Image.Image]:
         """The generation loop for requests that share steps, strength and size (one UNet batch per step)."""
         device, dtype = self.device, self.dtype
@@ -319,16 +325,12 @@ class RiffusionPipeline:
             for inputs, _, _ in items
         ]).to(device=device, dtype=torch.float32)
 
-        # 3. Seed image latents: VAE posterior sampled with the start seed, times the latent scale.
+        # 3. Seed image latents: the VAE posterior mean times the latent scale. (The original sampled the
+        #    posterior with the start seed; its spread is tiny, and the mean keeps alpha 1 equal to the end.)
         scaling = float(getattr(self.vae.config, "scaling_factor", 0.18215))
         init_latents = None
         if items[0][1] is not None:
-            samples = []
-            for inputs, init_image, _ in items:
-                mean, std = self._seed_latent_distribution(init_image)
-                eps = _randn(tuple(mean.shape), inputs.start.seed).to(device)
-                samples.append((mean.float() + std.float() * eps) * scaling)
-            init_latents = torch.cat(samples)
+            init_latents = torch.cat([self._seed_latents(init_image) for _, init_image, _ in items])
 
         # 4. Masks: grey, resized (nearest) to the latent grid; 1 = repaint (white), 0 = keep (black).
         mask = None
@@ -353,9 +355,13 @@ class RiffusionPipeline:
             latents = init_latents
 
         # 7. Guided denoising. A mask puts back the seed latents, noised to the next step's level, where black.
+        #    Stochastic samplers (euler-a, dpm++-sde) draw their step noise from the nearer end's seed.
         step_kwargs: dict[str, T.Any] = {}
         if "generator" in inspect.signature(scheduler.step).parameters:
-            step_kwargs["generator"] = [torch.Generator("cpu").manual_seed(int(inputs.start.seed) + 1) for inputs, _, _ in items]
+            step_kwargs["generator"] = [
+                torch.Generator("cpu").manual_seed((int(inputs.start.seed if inputs.alpha < 0.5 else inputs.end.seed) + 1) % 2**64)
+                for inputs, _, _ in items
+            ]
         progress = _progress(len(timesteps), self.show_progress)
         for i, t in enumerate(timesteps):
             model_input = torch.cat([latents] * 2) if use_guidance else latents
@@ -375,6 +381,8 @@ class RiffusionPipeline:
         progress.close()
 
         # 8. Decode to RGB images, with the model's spectrogram parameters in EXIF.
+        if output_type == "latent":
+            return list(latents)
         pixels = self.vae.decode((latents / scaling).to(dtype)).sample.float()
         pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         from riffusion.image import attach_exif

@@ -1,0 +1,214 @@
+"""RiffusionPipeline on tiny-random: interpolation semantics, determinism, masks, prompts, schedulers."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.loading import load_pipeline
+from riffusion.riffusion_pipeline import RiffusionPipeline
+from riffusion.schedulers import scheduler_names
+from riffusion.seed_images import load_seed_image
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_pipeline("tiny-random", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def seed():
+    return load_seed_image("og_beat")
+
+
+def request(start="jazzy rapping", end="church bells", *, seed_a=1, seed_b=2, alpha=0.5, steps=STEPS, **kw):
+    denoising = kw.pop("denoising", 0.75)
+    guidance = kw.pop("guidance", 7.0)
+    negative = kw.pop("negative_prompt", None)
+    return InferenceInput(
+        start=PromptInput(start, seed=seed_a, denoising=denoising, guidance=guidance, negative_prompt=negative),
+        end=PromptInput(end, seed=seed_b, denoising=denoising, guidance=guidance, negative_prompt=negative),
+        alpha=alpha, num_inference_steps=steps, **kw,
+    )
+
+
+def pixels(image):
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_output_is_a_512_rgb_image_with_spectrogram_exif(pipe, seed):
+    image = pipe.riffuse(request(), seed)
+    assert image.size == (512, 512) and image.mode == "RGB"
+    from riffusion.image import params_from_image
+
+    assert params_from_image(image, warn=False) == pipe.spectrogram_params
+
+
+def test_same_request_same_image(pipe, seed):
+    torch.manual_seed(123)  # global RNG state must not matter
+    a = pixels(pipe.riffuse(request(), seed))
+    torch.manual_seed(456)
+    b = pixels(pipe.riffuse(request(), seed))
+    assert np.array_equal(a, b)
+
+
+def test_seed_changes_the_image(pipe, seed):
+    a = pixels(pipe.riffuse(request(seed_a=1, seed_b=1, alpha=0.0), seed))
+    b = pixels(pipe.riffuse(request(seed_a=7, seed_b=7, alpha=0.0), seed))
+    assert np.abs(a - b).mean() > 1.0
+
+
+@pytest.mark.parametrize("scheduler", ["dpm++", "euler-a"])
+def test_alpha_0_and_1_equal_the_plain_endpoints(pipe, seed, scheduler):
+    pipe.set_scheduler(scheduler)
+    try:
+        mixed0 = pixels(pipe.riffuse(request("aa", "bb", seed_a=3, seed_b=4, alpha=0.0), seed))
+        plain0 = pixels(pipe.riffuse(request("aa", "aa", seed_a=3, seed_b=3, alpha=0.0), seed))
+        mixed1 = pixels(pipe.riffuse(request("aa", "bb", seed_a=3, seed_b=4, alpha=1.0), seed))
+        plain1 = pixels(pipe.riffuse(request("bb", "bb", seed_a=4, seed_b=4, alpha=1.0), seed))
+    finally:
+        pipe.set_scheduler("dpm++")
+    assert np.array_equal(mixed0, plain0)
+    assert np.array_equal(mixed1, plain1)
+    assert not np.array_equal(mixed0, mixed1)
+
+
+def test_alpha_moves_smoothly_between_the_ends(pipe, seed):
+    images = [pixels(pipe.riffuse(request(alpha=a), seed)).astype(float) for a in (0.0, 0.5, 1.0)]
+    ends = np.abs(images[0] - images[2]).mean()
+    assert np.abs(images[1] - images[0]).mean() < ends
+    assert np.abs(images[1] - images[2]).mean() < ends
+
+
+def test_denoising_zero_returns_the_seed_image_through_the_vae(pipe, seed):
+    a = pixels(pipe.riffuse(request(denoising=0.0, seed_a=1), seed))
+    b = pixels(pipe.riffuse(request(denoising=0.0, seed_a=99, seed_b=98, start="x", end="y"), seed))
+    assert np.array_equal(a, b)  # nothing generated: prompts and seeds do not matter
+
+
+def test_negative_prompt_is_honoured(pipe, seed):
+    plain = pixels(pipe.riffuse(request(), seed))
+    negative = pixels(pipe.riffuse(request(negative_prompt="drums, noise"), seed))
+    assert np.abs(plain - negative).mean() > 0.1
+
+
+def test_guidance_changes_the_image(pipe, seed):
+    low = pixels(pipe.riffuse(request(guidance=1.0), seed))
+    high = pixels(pipe.riffuse(request(guidance=9.0), seed))
+    assert np.abs(low - high).mean() > 0.1
+
+
+def test_mask_keeps_the_black_region_in_latent_space(pipe, seed):
+    mask = Image.new("L", (512, 512), 255)
+    mask.paste(0, (0, 0, 256, 512))  # left half black: keep the seed image there
+    inputs = request(alpha=0.3)
+    [masked] = pipe.riffuse_batch([(inputs, seed, mask)], output_type="latent")
+    [unmasked] = pipe.riffuse_batch([(inputs, seed, None)], output_type="latent")
+    kept = pipe._seed_latents(seed)[0]
+    assert torch.equal(masked[:, :, :32], kept[:, :, :32])
+    assert not torch.allclose(unmasked[:, :, :32], kept[:, :, :32])
+    assert not torch.allclose(masked[:, :, 32:], kept[:, :, 32:])
+
+
+def test_mask_keeps_the_black_region_in_pixels(pipe, seed):
+    mask = Image.new("L", (512, 512), 255)
+    mask.paste(0, (0, 0, 256, 512))
+    unchanged = pixels(pipe.riffuse(request(denoising=0.0), seed)).astype(float)
+    masked = pixels(pipe.riffuse(request(), seed, mask)).astype(float)
+    left = np.abs(masked - unchanged)[:, :200].mean()
+    right = np.abs(masked - unchanged)[:, 312:].mean()
+    assert left < 0.5 * right
+
+
+def test_long_prompt_is_chunked_not_truncated(pipe, seed):
+    words = "slow jazz piano with brushed drums and a walking upright bass " * 12
+    embedding = pipe.encode_prompt(words)
+    assert embedding.shape[1] % 77 == 0 and embedding.shape[1] >= 77 * 3
+    long = pixels(pipe.riffuse(request(words, words, alpha=0.0), seed))
+    extra = pixels(pipe.riffuse(request(words + " heavy metal guitar", words + " heavy metal guitar", alpha=0.0), seed))
+    assert long.shape == (512, 512, 3)
+    assert np.abs(long - extra).mean() > 0  # words past the first 75 tokens still count
+
+
+def test_weighted_prompt_differs_from_plain(pipe, seed):
+    plain = pixels(pipe.riffuse(request("jazz piano", "jazz piano", alpha=0.0), seed))
+    weighted = pixels(pipe.riffuse(request("jazz (piano:1.6)", "jazz (piano:1.6)", alpha=0.0), seed))
+    literal = pixels(pipe.riffuse(request("jazz (piano:1.6)", "jazz (piano:1.6)", alpha=0.0), seed, use_reweighting=False))
+    assert np.abs(plain - weighted).mean() > 0
+    assert np.abs(literal - weighted).mean() > 0  # without reweighting the brackets are plain text
+
+
+def test_batch_matches_single_requests(pipe, seed):
+    a, b = request(alpha=0.2), request("techno", "house", seed_a=5, seed_b=6, alpha=0.7, guidance=3.0)
+    c = request(denoising=0.5)  # another strength: its own group
+    batched = pipe.riffuse_batch([(a, seed, None), (b, seed, None), (c, seed, None)])
+    for inputs, image in zip((a, b, c), batched):
+        single = pixels(pipe.riffuse(inputs, seed))
+        assert np.abs(pixels(image) - single).max() <= 2
+
+
+def test_text_to_image_without_a_seed_image(pipe):
+    image = pipe.riffuse(request(denoising=1.0))
+    assert image.size == pipe.image_size
+
+
+def test_wider_seed_image_makes_a_wider_image(pipe):
+    wide = load_seed_image("og_beat", width=768)
+    assert pipe.riffuse(request(steps=4), wide).size == (768, 512)
+
+
+@pytest.mark.parametrize("name", scheduler_names())
+def test_every_named_scheduler_runs(pipe, seed, name):
+    pipe.set_scheduler(name)
+    try:
+        image = pipe.riffuse(request(steps=4), seed)
+    finally:
+        pipe.set_scheduler("dpm++")
+    assert image.size == (512, 512)
+    assert pixels(image).std() > 0
+
+
+def test_unet_evaluations_match_the_original_with_pndm(pipe):
+    pipe.set_scheduler("pndm")
+    try:
+        assert pipe.unet_evaluations(50, 0.75) == 38  # the original's count
+    finally:
+        pipe.set_scheduler("dpm++")
+    assert pipe.unet_evaluations(pipe.default_num_inference_steps, 0.75) == 18
+
+
+def test_unknown_scheduler_is_a_clear_error(pipe):
+    with pytest.raises(ValueError, match="unknown scheduler 'warp-drive'.*dpm\\+\\+"):
+        pipe.set_scheduler("warp-drive")
+
+
+def test_seed_image_size_must_be_a_multiple_of_8(pipe):
+    with pytest.raises(ValueError, match="500x512 is not a multiple of 8"):
+        pipe.riffuse(request(), Image.new("RGB", (500, 512)))
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (request(alpha=1.5), "alpha must be in"),
+        (request(denoising=1.2), "denoising must be in"),
+        (request(steps=0), "num_inference_steps must be at least 1"),
+    ],
+)
+def test_bad_requests_are_clear_errors(pipe, seed, inputs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe.riffuse(inputs, seed)
+
+
+def test_mask_without_seed_image_is_an_error(pipe):
+    with pytest.raises(ValueError, match="mask needs a seed image"):
+        pipe.riffuse(request(), None, Image.new("L", (512, 512)))
+
+
+def test_load_checkpoint_compat_falls_back_to_cpu_float32():
+    with pytest.warns(UserWarning, match="not available"):
+        pipe = RiffusionPipeline.load_checkpoint("tiny-random", device="cuda" if not torch.cuda.is_available() else "mps")
+    assert pipe.dtype == torch.float32 and pipe.device.type == "cpu"
