@@ -140,157 +140,162 @@ def build_dataset(
     if partial.exists():
         shutil.rmtree(partial)
     (partial / "images").mkdir(parents=True)
-    converter = SpectrogramImageConverter(params, device="cpu")
+    try:
+        converter = SpectrogramImageConverter(params, device="cpu")
 
-    rows: list[dict[str, T.Any]] = []
-    manifest: list[dict[str, T.Any]] = []
-    skipped: list[str] = []
+        rows: list[dict[str, T.Any]] = []
+        manifest: list[dict[str, T.Any]] = []
+        skipped: list[str] = []
 
-    def add_clips(
-        waveform: np.ndarray, origin: str, src: AudioSource, caption_for: T.Callable[[np.ndarray], tuple[str, dict]]
-    ) -> int:
-        folder = partial / "images" / _slug(src.source)
-        folder.mkdir(parents=True, exist_ok=True)
-        made = 0
-        stem = _slug(Path(origin).stem)
-        for start in _clip_starts(waveform.shape[-1], clip_samples, config.max_clips_per_file):
-            clip = waveform[:, start : start + clip_samples]
-            rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2)))
-            if 20 * math.log10(max(rms, 1e-10)) < config.min_rms_dbfs:
-                continue
-            caption, facts = caption_for(clip)
-            image = converter.image_from_waveform(clip, sample_rate)
-            if image.width != config.image_width:
-                raise AssertionError(f"clip image is {image.width} wide, expected {config.image_width}")
-            name = f"{stem}-{start // clip_samples:03d}.png"
-            save_image(image, folder / name)
-            rows.append(
+        def add_clips(
+            waveform: np.ndarray, origin: str, src: AudioSource, caption_for: T.Callable[[np.ndarray], tuple[str, dict]]
+        ) -> int:
+            folder = partial / "images" / _slug(src.source)
+            folder.mkdir(parents=True, exist_ok=True)
+            made = 0
+            stem = _slug(Path(origin).stem)
+            for start in _clip_starts(waveform.shape[-1], clip_samples, config.max_clips_per_file):
+                clip = waveform[:, start : start + clip_samples]
+                rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2)))
+                if 20 * math.log10(max(rms, 1e-10)) < config.min_rms_dbfs:
+                    continue
+                caption, facts = caption_for(clip)
+                image = converter.image_from_waveform(clip, sample_rate)
+                if image.width != config.image_width:
+                    raise AssertionError(f"clip image is {image.width} wide, expected {config.image_width}")
+                name = f"{stem}-{start // clip_samples:03d}.png"
+                save_image(image, folder / name)
+                rows.append(
+                    {
+                        "file_name": f"images/{folder.name}/{name}",
+                        "text": caption,
+                        "source": src.source,
+                        "origin": origin,
+                        "start_s": round(start / sample_rate, 3),
+                        "duration_s": round(clip_samples / sample_rate, 3),
+                        "author": src.author,
+                        "license": src.license,
+                        "attribution": src.attribution,
+                        **facts,
+                    }
+                )
+                made += 1
+            manifest.append(
                 {
-                    "file_name": f"images/{folder.name}/{name}",
-                    "text": caption,
-                    "source": src.source,
                     "origin": origin,
-                    "start_s": round(start / sample_rate, 3),
-                    "duration_s": round(clip_samples / sample_rate, 3),
+                    "source": src.source,
                     "author": src.author,
                     "license": src.license,
                     "attribution": src.attribution,
-                    **facts,
+                    "clips": made,
                 }
             )
-            made += 1
-        manifest.append(
-            {
-                "origin": origin,
-                "source": src.source,
-                "author": src.author,
-                "license": src.license,
-                "attribution": src.attribution,
-                "clips": made,
-            }
-        )
-        return made
+            return made
 
-    # 1. Rendered MIDI (exact captions).
-    jobs = []
-    if "mma" in sources:
-        jobs += render.mma_jobs(
-            seed=config.seed, max_grooves=config.max_grooves, songs_per_groove=config.songs_per_groove,
-            seconds=config.render_seconds,
-        )
-    if "parts" in sources:
-        jobs += render.part_jobs(seed=config.seed, count=config.part_count, seconds=config.render_seconds)
-    if jobs:
-        soundfont = render.find_soundfont()
-        workdir = cache / "render" / f"sr{sample_rate}-seed{config.seed}"
-        for job in tqdm(jobs, desc="render MIDI", disable=None if progress is None else not progress):
-            try:
-                wav, instruments = render.render_job(job, workdir, sample_rate=sample_rate, soundfont=soundfont)
-            except (RuntimeError, OSError, ValueError) as exc:
-                skipped.append(f"{job.id}: {exc}")
-                continue
-            waveform, _ = read_audio(wav, sample_rate=sample_rate, mono=True)
-            families = render.instrument_families(instruments)
-            caption = f"{job.style}, {job.tempo_bpm} bpm, {job.key}"
-            if job.kind == "mma" and instruments:
-                caption += f", with {_join(instruments)}"
-            src = AudioSource(
-                path=wav, source=job.kind, caption=caption, author=job.author, license=job.license,
-                attribution=f"{job.id}: {job.author}; {render.SOUNDFONT_ATTRIBUTION}", measure=False,
+        # 1. Rendered MIDI (exact captions).
+        jobs = []
+        if "mma" in sources:
+            jobs += render.mma_jobs(
+                seed=config.seed, max_grooves=config.max_grooves, songs_per_groove=config.songs_per_groove,
+                seconds=config.render_seconds,
             )
-            facts = {"tempo_bpm": float(job.tempo_bpm), "key": job.key, "instruments": instruments,
-                     "families": families}
-            add_clips(waveform, f"{job.kind}:{job.id}", src, lambda clip, c=caption, f=facts: (c, dict(f)))
-            wav.unlink(missing_ok=True)
+        if "parts" in sources:
+            jobs += render.part_jobs(seed=config.seed, count=config.part_count, seconds=config.render_seconds)
+        if jobs:
+            soundfont = render.find_soundfont()
+            workdir = cache / "render" / f"sr{sample_rate}-seed{config.seed}"
+            for job in tqdm(jobs, desc="render MIDI", disable=None if progress is None else not progress):
+                try:
+                    wav, instruments = render.render_job(job, workdir, sample_rate=sample_rate, soundfont=soundfont)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    skipped.append(f"{job.id}: {exc}")
+                    continue
+                waveform, _ = read_audio(wav, sample_rate=sample_rate, mono=True)
+                families = render.instrument_families(instruments)
+                caption = f"{job.style}, {job.tempo_bpm} bpm, {job.key}"
+                if job.kind == "mma" and instruments:
+                    caption += f", with {_join(instruments)}"
+                src = AudioSource(
+                    path=wav, source=job.kind, caption=caption, author=job.author, license=job.license,
+                    attribution=f"{job.id}: {job.author}; {render.SOUNDFONT_ATTRIBUTION}", measure=False,
+                )
+                facts = {"tempo_bpm": float(job.tempo_bpm), "key": job.key, "instruments": instruments,
+                         "families": families}
+                add_clips(waveform, f"{job.kind}:{job.id}", src, lambda clip, c=caption, f=facts: (c, dict(f)))
+                wav.unlink(missing_ok=True)
 
-    # 2. Recorded music: Debian game-music packages and the user's folder.
-    recorded: list[AudioSource] = []
-    if "game-music" in sources:
-        recorded += game_music_sources(cache / "debian", packages=config.game_packages, warn=log)
-    if "user" in sources:
-        recorded += user_folder_sources(Path(config.user_folder), license=config.user_license)
-    for src in tqdm(recorded, desc="recordings", disable=None if progress is None else not progress):
-        try:
-            waveform, _ = read_audio(src.path, sample_rate=sample_rate, mono=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            skipped.append(f"{src.path}: {exc}")
-            continue
+        # 2. Recorded music: Debian game-music packages and the user's folder.
+        recorded: list[AudioSource] = []
+        if "game-music" in sources:
+            recorded += game_music_sources(cache / "debian", packages=config.game_packages, warn=log)
+        if "user" in sources:
+            recorded += user_folder_sources(Path(config.user_folder), license=config.user_license)
+        for src in tqdm(recorded, desc="recordings", disable=None if progress is None else not progress):
+            try:
+                waveform, _ = read_audio(src.path, sample_rate=sample_rate, mono=True)
+            except (OSError, ValueError, RuntimeError) as exc:
+                skipped.append(f"{src.path}: {exc}")
+                continue
 
-        def caption_for(clip: np.ndarray, src: AudioSource = src) -> tuple[str, dict]:
-            if not src.measure:
-                return src.caption, {}
-            facts = features.describe(clip, sample_rate)
-            words = [src.caption]
-            if facts["tempo_bpm"]:
-                words.append(f"{facts['tempo_word']} {int(round(facts['tempo_bpm']))} bpm")
-            if facts["key"]:
-                words.append(facts["key"])
-            words.append(f"{facts['brightness']} sound")
-            return ", ".join(words), facts
+            def caption_for(clip: np.ndarray, src: AudioSource = src) -> tuple[str, dict]:
+                if not src.measure:
+                    return src.caption, {}
+                facts = features.describe(clip, sample_rate)
+                words = [src.caption]
+                if facts["tempo_bpm"]:
+                    words.append(f"{facts['tempo_word']} {int(round(facts['tempo_bpm']))} bpm")
+                if facts["key"]:
+                    words.append(facts["key"])
+                words.append(f"{facts['brightness']} sound")
+                return ", ".join(words), facts
 
-        origin = src.path.name if src.source == "user" else f"{src.source}:{src.path.name}"
-        if src.source == "user":
-            origin = src.path.relative_to(Path(config.user_folder)).as_posix()
-        add_clips(waveform, origin, src, caption_for)
+            origin = src.path.name if src.source == "user" else f"{src.source}:{src.path.name}"
+            if src.source == "user":
+                origin = src.path.relative_to(Path(config.user_folder)).as_posix()
+            add_clips(waveform, origin, src, caption_for)
 
-    if not rows:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise ValueError(f"no clips were made (every source was too short, silent or failed): {skipped[:5]}")
+        if not rows:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise ValueError(f"no clips were made (every source was too short, silent or failed): {skipped[:5]}")
 
-    # 3. Metadata, manifest, description, credits.
-    with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
+        # 3. Metadata, manifest, description, credits.
+        with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["origin", "source", "author", "license", "attribution", "clips"])
+            writer.writeheader()
+            writer.writerows(manifest)
+        counts: dict[str, int] = {}
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["origin", "source", "author", "license", "attribution", "clips"])
-        writer.writeheader()
-        writer.writerows(manifest)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["source"]] = counts.get(row["source"], 0) + 1
-    description = {
-        "format": "riffusion-spectrogram-dataset",
-        "version": 1,
-        "spectrogram_params": params.to_dict(),
-        "image_width": config.image_width,
-        "image_height": params.num_frequencies,
-        "clip_duration_s": round(clip_samples / sample_rate, 4),
-        "num_images": len(rows),
-        "counts": dict(sorted(counts.items())),
-        "config": config.to_dict(),
-        "skipped": skipped,
-    }
-    (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
-    by_license: dict[str, list[str]] = {}
-    for item in manifest:
-        if item["clips"]:
-            by_license.setdefault(item["license"], []).append(item["attribution"])
-    lines = ["# Attribution", "", "Spectrogram images in this dataset are derived from:", ""]
-    for license_name in sorted(by_license):
-        entries = sorted(set(by_license[license_name]))
-        lines += [f"## {license_name}", ""] + [f"- {e}" for e in entries[:2000]] + [""]
-    (partial / "ATTRIBUTION.md").write_text("\n".join(lines))
+            counts[row["source"]] = counts.get(row["source"], 0) + 1
+        description = {
+            "format": "riffusion-spectrogram-dataset",
+            "version": 1,
+            "spectrogram_params": params.to_dict(),
+            "image_width": config.image_width,
+            "image_height": params.num_frequencies,
+            "clip_duration_s": round(clip_samples / sample_rate, 4),
+            "num_images": len(rows),
+            "counts": dict(sorted(counts.items())),
+            "config": config.to_dict(),
+            "skipped": skipped,
+        }
+        (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+        by_license: dict[str, list[str]] = {}
+        for item in manifest:
+            if item["clips"]:
+                by_license.setdefault(item["license"], []).append(item["attribution"])
+        lines = ["# Attribution", "", "Spectrogram images in this dataset are derived from:", ""]
+        for license_name in sorted(by_license):
+            entries = sorted(set(by_license[license_name]))
+            lines += [f"## {license_name}", ""] + [f"- {e}" for e in entries[:2000]] + [""]
+        (partial / "ATTRIBUTION.md").write_text("\n".join(lines))
 
+    except BaseException:
+        # A failed or interrupted build leaves nothing behind (the finished dataset is renamed into place).
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if out_dir.exists():
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
