@@ -155,7 +155,7 @@ def resolve_model(model: str, *, local_files_only: bool = True, cache_dir: T.Opt
     path = Path(model).expanduser()
     if path.exists():
         return path
-    if _looks_like_hub_id(model) and not Path(model.split("/")[0]).is_dir():
+    if _looks_like_hub_id(model):
         from huggingface_hub import snapshot_download
         from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
 

@@ -1,0 +1,134 @@
+"""The generation commands end to end, as subprocesses, on tiny-random and offline."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from conftest import run_cli
+from riffusion.cli import main
+
+
+class InProcess:
+    """Result of ``riffusion.cli.main(args)`` run in this process (fast for error paths)."""
+
+    def __init__(self, capsys, *args):
+        self.returncode = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        self.stdout, self.stderr = captured.out, captured.err
+
+FAST = ("--model", "tiny-random", "--device", "cpu", "--num-inference-steps", "4", "--phase", "pghi")
+
+
+def assert_clean_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_text_to_audio_writes_audio_and_images(tmp_path):
+    audio, image = tmp_path / "jazz.mp3", tmp_path / "jazz.png"
+    result = run_cli("text-to-audio", "--prompt", "jazzy (rapping:1.2) from paris", "--negative-prompt", "noise",
+                     "--seed", "7", "--guidance", "6", "--scheduler", "euler", "--audio", audio, "--image", image,
+                     "--num-clips", "2", "--width", "768", *FAST)
+    assert result.returncode == 0, result.stderr
+    for i in range(2):
+        info = sf.info(str(tmp_path / f"jazz_00{i}.mp3"))
+        assert info.samplerate == 44100 and info.duration == pytest.approx(7.67, abs=0.1)
+        assert Image.open(tmp_path / f"jazz_00{i}.png").size == (768, 512)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jazz_000.mp3", "jazz_000.png", "jazz_001.mp3", "jazz_001.png"]
+    assert str(tmp_path / "jazz_000.mp3") in result.stdout
+
+
+def test_interpolate_writes_one_track_and_the_images(tmp_path):
+    audio, images = tmp_path / "walk.wav", tmp_path / "images"
+    images.mkdir()
+    result = run_cli("interpolate", "--start-prompt", "church bells", "--end-prompt", "techno", "--start-seed", "1",
+                     "--num-clips", "3", "--alpha-curve", "ease", "--mask", "mask_top_third_75", "--denoising", "0.6",
+                     "--crossfade-s", "0", "--audio", audio, "--image-dir", images, *FAST)
+    assert result.returncode == 0, result.stderr
+    data, rate = sf.read(str(audio))
+    assert rate == 44100 and len(data) == 3 * 225351
+    assert len(list(images.glob("clip_*.png"))) == 3
+
+
+def test_audio_to_audio_keeps_the_length(tmp_path):
+    source = tmp_path / "in.wav"
+    rng = np.random.default_rng(1)
+    sf.write(str(source), 0.1 * rng.standard_normal((22050 * 7, 2)), 22050)
+    out = tmp_path / "out.flac"
+    result = run_cli("audio-to-audio", "--input", source, "--prompt", "rock", "--end-prompt", "jazz",
+                     "--denoising", "0.4", "--audio", out, *FAST)
+    assert result.returncode == 0, result.stderr
+    data, rate = sf.read(str(out))
+    assert rate == 22050 and len(data) == 22050 * 7
+
+
+def test_text_to_audio_batch(tmp_path):
+    spec = tmp_path / "batch.json"
+    spec.write_text(json.dumps({
+        "params": {"num_inference_steps": 3, "seed": 5, "guidance": 6},
+        "entries": [{"prompt": "church bells"}, {"prompt": "techno", "seed": 9, "name": "tech", "mask": "mask_top_third_75"}],
+    }))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_cli("text-to-audio-batch", "--json-file", spec, "--output-dir", out, "--extension", "ogg", "--images",
+                     "--model", "tiny-random", "--device", "cpu", "--phase", "pghi")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["000_church_bells_seed5.ogg", "000_church_bells_seed5.png",
+                                                     "tech.ogg", "tech.png"]
+
+
+def test_batch_file_errors_name_the_entry(tmp_path, capsys):
+    spec = tmp_path / "batch.json"
+    spec.write_text(json.dumps({"entries": [{"prompt": "a"}, {"prompt": "b", "sed": 1}]}))
+    result = InProcess(capsys, "text-to-audio-batch", "--json-file", spec, "--output-dir", tmp_path, "--model", "tiny-random")
+    assert_clean_error(result, "unknown key 'sed' in entries[1]")
+
+
+def test_download_offline_is_a_clear_error_and_tiny_random_needs_nothing():
+    result = run_cli("download", "riffusion/riffusion-model-v1")
+    assert_clean_error(result, "could not download model 'riffusion/riffusion-model-v1'")
+    assert run_cli("download", "tiny-random").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--scheduler", "warp-drive"), "unknown scheduler 'warp-drive'"),
+        (("--seed-image", "nope"), "unknown seed image 'nope'; available: og_beat"),
+        (("--seed-image", "../../etc/passwd"), "looks like a path"),
+        (("--width", "500"), "--width must be a positive multiple of 8"),
+        (("--phase", "magic"), "unknown phase method 'magic'"),
+    ],
+)
+def test_text_to_audio_error_paths(tmp_path, capsys, args, message):
+    out = tmp_path / "x.wav"
+    result = InProcess(capsys, "text-to-audio", "--prompt", "x", "--audio", out, "--model", "tiny-random", "--device", "cpu",
+                     *args)
+    assert_clean_error(result, message)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_missing_model_offline_says_how_to_get_it(tmp_path):
+    result = run_cli("text-to-audio", "--prompt", "x", "--audio", tmp_path / "x.wav", "--model",
+                     "riffusion/riffusion-model-v1")
+    assert_clean_error(result, "not in the local Hugging Face cache", "riffusion download riffusion/riffusion-model-v1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_output_paths_fail_before_any_work(tmp_path, capsys):
+    result = InProcess(capsys, "text-to-audio", "--prompt", "x", "--audio", tmp_path / "x.xyz", "--model", "tiny-random")
+    assert_clean_error(result, "unsupported audio format 'xyz'")
+    result = InProcess(capsys, "interpolate", "--start-prompt", "a", "--end-prompt", "b", "--audio", tmp_path / "no" / "x.wav",
+                     "--model", "tiny-random")
+    assert_clean_error(result, "output directory does not exist")
+
+
+def test_help_lists_the_generation_commands():
+    result = run_cli("--help")
+    for command in ("text-to-audio", "interpolate", "audio-to-audio", "text-to-audio-batch", "download"):
+        assert command in result.stdout
