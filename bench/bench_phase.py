@@ -59,7 +59,10 @@ def find_tracks(music_dir: Path) -> list[Path]:
 def load_clips(tracks: list[Path], count: int) -> list[tuple[str, np.ndarray]]:
     """``count`` mono 5.11 s clips at 44.1 kHz, from tracks spread over the sorted list, skipping silence."""
     clips = []
-    picks = [tracks[round(i * (len(tracks) - 1) / max(1, count - 1))] for i in range(count)] if count > 1 else tracks[:1]
+    if count > 1:
+        picks = [tracks[round(i * (len(tracks) - 1) / (count - 1))] for i in range(count)]
+    else:
+        picks = tracks[:1]
     for path in dict.fromkeys(picks):  # unique, in order
         waveform, _ = read_audio(path, sample_rate=PARAMS.sample_rate, mono=True)
         for fraction in (0.35, 0.2, 0.5, 0.65):

@@ -311,7 +311,10 @@ def evaluate_audio(
 
     x = _waveform(waveform)
     if params is None:
-        params = params_from_image(image, warn=False) if image is not None else SpectrogramParams(sample_rate=sample_rate)
+        if image is not None:
+            params = params_from_image(image, warn=False)
+        else:
+            params = SpectrogramParams(sample_rate=sample_rate)
     if params.sample_rate != sample_rate:
         raise ValueError(
             f"audio is at {sample_rate} Hz but the spectrogram parameters expect {params.sample_rate} Hz; "
@@ -334,6 +337,7 @@ def evaluate_audio(
         results["spectral_convergence_db"] = spectral_convergence(sa, sb, scale_invariant=True)
         gain = float((sa.double() * sb.double()).sum() / max(float(sa.double().square().sum()), _TINY))
         results["log_spectral_distance_db"] = log_spectral_distance(sa * gain, sb)
-    results["high_band_energy_db"] = high_band_energy(x, sample_rate, cutoff_hz=min(params.max_frequency, sample_rate / 2 * 0.999))
+    cutoff = min(params.max_frequency, 0.999 * sample_rate / 2)
+    results["high_band_energy_db"] = high_band_energy(x, sample_rate, cutoff_hz=cutoff)
     results["loop_seam_db"] = loop_seam_discontinuity(x, sample_rate)
     return results

@@ -42,7 +42,7 @@ _EPS = 1e-16
 _TWO_PI = 2.0 * math.pi
 
 #: Griffin-Lim iterations after PGHI for ``"pghi+griffin-lim"`` (chosen with bench/bench_phase.py).
-PGHI_GL_ITERS = 16
+PGHI_GL_ITERS = 24
 #: Iterations of the original method.
 GRIFFIN_LIM_ITERS = 32
 #: Hann window's Gaussian-equivalent time-frequency spread, lambda = ratio * win_length**2 (Průša 2017).
@@ -257,7 +257,7 @@ def griffin_lim(
         Initial phase in radians on the ``n_fft`` grid, broadcastable to ``magnitude``. Default: uniform
         random phase in [0, 2 pi) drawn from ``generator``.
     generator : torch.Generator, optional
-        Source of the random initial phase (same seed, same audio); on ``magnitude``'s device.
+        Source of the random initial phase (same seed, same audio, on any device).
     length : int, optional
         Output length in samples (default ``hop_length * (frames - 1)``).
     compact : bool
@@ -274,12 +274,24 @@ def griffin_lim(
         raise ValueError(f"num_iters must be >= 0, got {num_iters}")
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    return _griffin_lim(
+        magnitude, n_fft, hop_length, win_length, num_iters, momentum, init_phase, generator, length, compact
+    )
+
+
+def _random_phase(shape, generator: T.Optional[torch.Generator], device, dtype) -> torch.Tensor:
+    """Uniform phase in [0, 2 pi), drawn on the generator's device (same seed, same phase anywhere)."""
+    source = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=source, dtype=dtype).mul_(_TWO_PI).to(device)
+
+
+def _griffin_lim(magnitude, n_fft, hop_length, win_length, num_iters, momentum, init_phase, generator, length, compact):
     batch_shape = magnitude.shape[:-2]
     mag = magnitude.reshape(-1, *magnitude.shape[-2:])
     length = hop_length * (mag.shape[-1] - 1) if length is None else int(length)
 
     if init_phase is None:
-        phase = torch.rand(mag.shape, generator=generator, device=mag.device, dtype=mag.dtype).mul_(_TWO_PI)
+        phase = _random_phase(mag.shape, generator, mag.device, mag.dtype)
     else:
         phase = torch.as_tensor(init_phase, device=mag.device, dtype=mag.dtype)
         phase = phase.expand(*batch_shape, *mag.shape[-2:]).reshape(mag.shape)
@@ -450,15 +462,8 @@ def _pghi_core(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float
 
 
 def _griffin_lim_method(magnitude, *, n_fft, hop_length, win_length, num_iters, generator, length):
-    return griffin_lim(
-        magnitude,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        num_iters=GRIFFIN_LIM_ITERS if num_iters is None else num_iters,
-        generator=generator,
-        length=length,
-    )
+    num_iters = GRIFFIN_LIM_ITERS if num_iters is None else num_iters
+    return _griffin_lim(magnitude, n_fft, hop_length, win_length, num_iters, 0.99, None, generator, length, False)
 
 
 def _pghi_gl(magnitude, *, n_fft, hop_length, win_length, num_iters, length):
