@@ -266,6 +266,7 @@ class SmallRiffusionPipeline:
         self.device = torch.device(device)
         self.unet.to(self.device)
         self._embedding_cache: dict[str, torch.Tensor] = {}
+        self.show_progress = False  # the RiffusionPipeline attribute; sampling here is too short for a bar
 
     # -- properties of the compat interface --
 

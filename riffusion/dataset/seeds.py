@@ -23,12 +23,13 @@ class SeedLoop:
     id: str
     description: str
     bars: int
+    beats_per_bar: int
     programs: tuple[tuple[int, int], ...]
     notes: tuple[Note, ...]  # one loop, beats from 0 to 4 * bars
 
 
-def _drums(pattern: T.Mapping[int, T.Sequence[float]], bars: int, velocity: int = 100) -> list[Note]:
-    return [Note(bar * 4 + beat, 0.2, drum, velocity, PERCUSSION_CHANNEL)
+def _drums(pattern: T.Mapping[int, T.Sequence[float]], bars: int, velocity: int = 100, beats_per_bar: int = 4) -> list[Note]:
+    return [Note(bar * beats_per_bar + beat, 0.2, drum, velocity, PERCUSSION_CHANNEL)
             for bar in range(bars) for drum, beats in pattern.items() for beat in beats]
 
 
@@ -44,15 +45,21 @@ def seed_loops() -> list[SeedLoop]:
              for p in chord] + [Note(bar * 4 + 2, 1.9, p, 60, 0) for bar, chord in
                                 enumerate(((62, 65, 69, 72), (55, 59, 62, 65))) for p in chord]
     motor_bass = [Note(bar * 4 + i * 0.5, 0.4, 33 + (5 if bar % 2 else 0), 105, 1) for bar in range(2) for i in range(8)]
+    waltz_chords = ((48, (60, 64, 67)), (43, (59, 62, 67)), (45, (60, 64, 69)), (41, (60, 65, 69)))
+    waltz = [n for bar, (root, chord) in enumerate(waltz_chords) for n in
+             [Note(bar * 3, 0.9, root, 100, 1)] + [Note(bar * 3 + b, 0.5, p, 70, 0) for b in (1, 2) for p in chord]]
+    waltz += _drums({36: (0,), 42: (1, 2)}, 4, 70, beats_per_bar=3)
     return [
-        SeedLoop("og_beat", "rock drum beat with a bass line, 2 bars of 4/4", 2, ((1, 33),),
+        SeedLoop("og_beat", "rock drum beat with a bass line, 2 bars of 4/4", 2, 4, ((1, 33),),
                  tuple(_drums(rock, 2) + bass)),
-        SeedLoop("agile", "busy drum beat, 2 bars of 4/4", 2, (),
+        SeedLoop("agile", "busy drum beat, 2 bars of 4/4", 2, 4, (),
                  tuple(_drums({36: (0, 0.75, 2.25), 38: (1, 3, 3.75), 42: tuple(i / 4 for i in range(16))}, 2))),
-        SeedLoop("marim", "marimba arpeggios, 2 bars of 4/4", 2, ((0, 12),), tuple(marimba)),
-        SeedLoop("motorway", "four on the floor beat with driving synth bass, 2 bars of 4/4", 2, ((1, 38),),
+        SeedLoop("marim", "marimba arpeggios, 2 bars of 4/4", 2, 4, ((0, 12),), tuple(marimba)),
+        SeedLoop("motorway", "four on the floor beat with driving synth bass, 2 bars of 4/4", 2, 4, ((1, 38),),
                  tuple(_drums(house, 2) + motor_bass)),
-        SeedLoop("vibes", "vibraphone chords, 2 bars of 4/4", 2, ((0, 11),), tuple(vibes)),
+        SeedLoop("vibes", "vibraphone chords, 2 bars of 4/4", 2, 4, ((0, 11),), tuple(vibes)),
+        SeedLoop("waltz", "waltz accompaniment, bass and piano chords, 4 bars of 3/4", 4, 3, ((0, 0), (1, 32)),
+                 tuple(waltz)),
     ]
 
 
@@ -77,7 +84,7 @@ def render_seed_images(out_dir: T.Union[str, Path], *, params: SpectrogramParams
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for loop in seed_loops():
-            beats = 4 * loop.bars
+            beats = loop.beats_per_bar * loop.bars
             tempo = beats * 60.0 / duration_s  # the loop fills the image exactly
             repeated = [dataclasses.replace(n, start=n.start + r * beats) for r in range(3) for n in loop.notes]
             midi = Path(tmp) / f"{loop.id}.mid"
@@ -91,6 +98,6 @@ def render_seed_images(out_dir: T.Union[str, Path], *, params: SpectrogramParams
             image = converter.image_from_waveform(clip, params.sample_rate)
             save_image(image, out_dir / f"{loop.id}.png")
             rows.append({"id": loop.id, "file": f"{loop.id}.png", "tempo_bpm": round(tempo, 3), "bars": loop.bars,
-                         "kind": "seed", "description": loop.description})
+                         "beats_per_bar": loop.beats_per_bar, "kind": "seed", "description": loop.description})
     (out_dir / "seed_images.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
