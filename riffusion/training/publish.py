@@ -1,0 +1,93 @@
+"""Copy a run's exported model into the package with figures and measurements for its model card.
+
+``python -m riffusion.training.publish --run runs/small-v1 --to riffusion/models/riffusion-small-v1``
+
+Copies ``<run>/model`` (EMA weights, fp16) over the target's weights, keeping the target's README.md and
+seed_images/, then writes ``figures/loss.png`` (training loss), ``figures/samples.png`` (spectrograms for
+prompts in and out of the training captions, from noise and img2img from ``og_beat``),
+``figures/training.json`` (step, training time, loss) and, with ``--evaluate``, ``figures/eval.json``
+(:mod:`riffusion.training.evaluation`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import typing as T
+from pathlib import Path
+
+SAMPLE_PROMPTS = (
+    "solo flute melody",
+    "deep bass line",
+    "drums playing a rock beat",
+    "warm sustained synth pad chords",
+    "a sad violin under the rain",  # not a training caption
+    "heavy metal guitar riff",  # not a training caption
+)
+
+
+def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate_seeds: int = 0,
+            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+    from PIL import Image
+
+    from riffusion.small_model import SmallRiffusionPipeline
+    from riffusion.training.figures import loss_curve, spectrogram_grid
+
+    run_dir, target = Path(run_dir), Path(target)
+    source = run_dir / "model"
+    if not (source / "riffusion_model.json").is_file():
+        raise FileNotFoundError(f"{str(source)!r} holds no exported riffusion-small model")
+    tmp = target.with_name(target.name + ".publish-tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(source, tmp)
+    if target.exists():
+        for keep in ("README.md", "seed_images"):
+            if (target / keep).exists():
+                (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+    figures = target / "figures"
+    figures.mkdir(exist_ok=True)
+    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    tail = rows[-50:]
+    training = {"step": rows[-1]["step"], "training_time_s": rows[-1]["elapsed_s"],
+                "loss_last_50_mean": sum(r["loss"] for r in tail) / len(tail)}
+    (figures / "training.json").write_text(json.dumps(training, indent=2) + "\n")
+    loss_curve(run_dir / "log.jsonl", figures / "loss.png")
+
+    pipe = SmallRiffusionPipeline.from_pretrained(target)
+    seed_path = target / "seed_images" / "og_beat.png"
+    images, labels = [], []
+    for i, prompt in enumerate(SAMPLE_PROMPTS):
+        images.append(pipe.text_to_image(prompt, seed=i))
+        labels.append(f"{prompt} (from noise)")
+        if seed_path.is_file():
+            images.append(pipe.text_to_image(prompt, seed=i, init_image=Image.open(seed_path), denoising=0.75))
+            labels.append(f"{prompt} (img2img og_beat, 0.75)")
+    spectrogram_grid(images, labels, figures / "samples.png")
+    result: dict[str, T.Any] = {"training": training}
+    if evaluate_seeds:
+        from riffusion.training.evaluation import evaluate
+
+        result["eval"] = evaluate(str(target), seeds=evaluate_seeds, log=log)
+        (figures / "eval.json").write_text(json.dumps(result["eval"], indent=2) + "\n")
+    log(f"published step {training['step']} ({training['training_time_s'] / 60:.0f} min of training) to {target}")
+    return result
+
+
+def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m riffusion.training.publish", description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--to", required=True)
+    parser.add_argument("--evaluate", type=int, default=0, metavar="SEEDS", help="also measure the targets")
+    args = parser.parse_args(argv)
+    publish(args.run, args.to, evaluate_seeds=args.evaluate, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
