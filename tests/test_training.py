@@ -223,3 +223,25 @@ def importlib_util_find(name: str):
     import importlib.util
 
     return importlib.util.find_spec(name)
+
+
+def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
+    from PIL import Image
+
+    from riffusion.small_model import is_small_model_dir
+    from riffusion.training.publish import publish
+
+    out = tmp_path / "run"
+    result = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "2")
+    assert result.returncode == 0, result.stderr
+    target = tmp_path / "models" / "mine"
+    (target / "seed_images").mkdir(parents=True)
+    (target / "README.md").write_text("card")
+    Image.new("RGB", (256, 64), "white").save(target / "seed_images" / "og_beat.png")
+    summary = publish(out, target, log=lambda m: None)
+    assert is_small_model_dir(target) and (target / "README.md").read_text() == "card"
+    assert summary["training"]["step"] == 2
+    for name in ("loss.png", "samples.png", "training.json"):
+        assert (target / "figures" / name).is_file()
+    with pytest.raises(FileNotFoundError):
+        publish(tmp_path / "nothing", tmp_path / "x", log=lambda m: None)
