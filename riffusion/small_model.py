@@ -334,10 +334,19 @@ class SmallRiffusionPipeline:
             self._embedding_cache[prompt] = self.text_encoder([_strip_weights(prompt)])
         return self._embedding_cache[prompt]
 
-    def _noise(self, seed: int) -> torch.Tensor:
+    def _noise(self, seed: int, width: int) -> torch.Tensor:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        width, height = self.image_size
-        return torch.randn((1, 1, height, width), generator=generator, dtype=torch.float32)
+        return torch.randn((1, 1, self.image_size[1], width), generator=generator, dtype=torch.float32)
+
+    def output_width(self, init_image: T.Optional[Image.Image]) -> int:
+        """Columns of the image made from ``init_image``: a seed image of this model's height keeps its
+        length (rounded to a multiple of 16 columns: longer clips from tiled seeds); anything else (no seed,
+        or another model's geometry) gives the native width."""
+        native, height = self.image_size
+        multiple = self.config.patch_size * 4
+        if init_image is None or init_image.height != height:
+            return native
+        return max(multiple, int(round(init_image.width / multiple)) * multiple)
 
     # -- generation --
 
@@ -354,11 +363,11 @@ class SmallRiffusionPipeline:
         for index, (inputs, _init, _mask) in enumerate(items):
             strength = (1 - inputs.alpha) * inputs.start.denoising + inputs.alpha * inputs.end.denoising
             steps = self._steps(inputs)
-            key = (steps, round(strength, 6))
+            key = (steps, round(strength, 6), self.output_width(_init), _init is None)
             groups.setdefault(key, []).append(index)
         results: list[T.Optional[Image.Image]] = [None] * len(items)
-        for (steps, strength), indices in groups.items():
-            images = self._generate([items[i] for i in indices], steps=steps, strength=strength)
+        for (steps, strength, width, _no_init), indices in groups.items():
+            images = self._generate([items[i] for i in indices], steps=steps, strength=strength, width=width)
             for i, image in zip(indices, images):
                 results[i] = image
         return T.cast(list, results)
@@ -372,8 +381,8 @@ class SmallRiffusionPipeline:
         return min(requested, self.config.num_inference_steps)
 
     @torch.no_grad()
-    def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float) -> list[Image.Image]:
-        width, height = self.image_size
+    def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float, width: int) -> list[Image.Image]:
+        height = self.image_size[1]
         device, dtype = self.device, self.dtype
         batch = len(items)
         # 1. Text conditioning: linear interpolation of the start and end prompts; negative prompts (or "")
@@ -391,7 +400,7 @@ class SmallRiffusionPipeline:
             )
             guidance.append((1 - a) * start.guidance + a * end.guidance)
             # 2. Noise: slerp between the start and end seeds' Gaussian noises.
-            noises.append(slerp(a, self._noise(start.seed), self._noise(end.seed)))
+            noises.append(slerp(a, self._noise(start.seed, width), self._noise(end.seed, width)))
             # 3. The seed image (img2img), or pure noise when there is none.
             init.append(image_to_tensor(init_image, width=width, height=height)[None] if init_image is not None else None)
             masks.append(_mask_tensor(mask_image, width, height) if mask_image is not None else None)

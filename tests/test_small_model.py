@@ -163,3 +163,13 @@ def test_shipped_model_generates():
     for row in seeds:
         with Image.open(shipped / "seed_images" / row["file"]) as seed:
             assert seed.size == pipe.image_size
+
+
+def test_a_wider_seed_image_of_this_height_makes_a_longer_clip(pipe):
+    wide = Image.fromarray(np.tile(np.asarray(seed_image().convert("L")), (1, 2))).convert("RGB")
+    assert wide.size == (512, 64)
+    out = pipe.riffuse(inputs(), wide)
+    assert out.size == (512, 64)
+    both = pipe.riffuse_batch([(inputs(), wide, None), (inputs(), seed_image(), None)])
+    assert [im.size for im in both] == [(512, 64), (256, 64)]
+    assert np.abs(pixels(both[0]) - pixels(out)).max() <= 1.0
