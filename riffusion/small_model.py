@@ -309,10 +309,9 @@ class SmallRiffusionPipeline:
         params_data.pop("image_width", None)
         params = SpectrogramParams.from_dict(params_data)
         unet_dir = path / "unet_ema" if use_ema and (path / "unet_ema").is_dir() else path / "unet"
-        unet = UNet2DConditionModel.from_pretrained(str(unet_dir))
         if dtype is None:
             dtype = torch.float32 if str(device).startswith("cpu") else torch.float16
-        unet.to(dtype)
+        unet = UNet2DConditionModel.from_pretrained(str(unet_dir), torch_dtype=dtype)
         scheduler_config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         return cls(
             unet, config=config, spectrogram_params=params, scheduler_config=scheduler_config,

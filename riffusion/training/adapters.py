@@ -58,6 +58,7 @@ class SmallModelAdapter(ModelAdapter):
 
         from riffusion import small_model as sm
 
+        self.init = Path(init) if init is not None else None
         if init is not None:
             init = Path(init)
             cfg = sm.SmallModelConfig.from_dict(json.loads((init / "riffusion_model.json").read_text()))
@@ -103,6 +104,33 @@ class SmallModelAdapter(ModelAdapter):
 
         save_small_model(out_dir, model, config=self.config, params=self.params,
                          scheduler_config=dict(self.noise_scheduler.config), fp16=fp16)
+        self._copy_seed_images(Path(out_dir))
+
+    def _copy_seed_images(self, out_dir: Path) -> None:
+        """Give the exported model seed images of its shape: the starting model's, else the shipped
+        model's when the geometry is the same (the jam and ``text-to-audio`` start from ``og_beat``)."""
+        import shutil
+
+        from riffusion import small_model as sm
+
+        if (out_dir / "seed_images").is_dir():
+            return
+        candidates = [self.init] if self.init is not None else []
+        candidates.append(sm.MODELS_DIR / sm.DEFAULT_SMALL_MODEL)
+        for folder in candidates:
+            seeds = folder / "seed_images"
+            params_file = folder / "spectrogram_params.json"
+            if not seeds.is_dir():
+                continue
+            if folder != self.init:
+                if not params_file.is_file():
+                    continue
+                data = json.loads(params_file.read_text())
+                width = data.pop("image_width", None)
+                if SpectrogramParams.from_dict(data) != self.params or width != self.width:
+                    continue
+            shutil.copytree(seeds, out_dir / "seed_images")
+            return
 
     def pipeline(self, model):
         from riffusion.small_model import SmallRiffusionPipeline
