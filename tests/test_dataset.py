@@ -199,12 +199,12 @@ def test_mma_grooves_and_captions_are_reproducible():
 def test_dataset_build_cli_rendered_midi_and_user_folder(tmp_path):
     folder = make_user_folder(tmp_path)
     out = tmp_path / "ds"
-    result = run_cli("dataset", "build", "--out", str(out), "--sources", "parts", "--parts", "3",
+    result = run_cli("dataset", "build", "--out", str(out), "--sources", "mma,parts", "--max-grooves", "1", "--parts", "2",
                      "--render-seconds", "11", "--user-folder", str(folder), "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     sources = {row["source"] for row in rows}
-    assert sources == {"part", "user"}
+    assert sources == {"mma", "part", "user"}
     user_rows = [r for r in rows if r["source"] == "user"]
     assert {r["text"] for r in user_rows} == {"a low cello drone", "bright beeping synth"}
     assert len(user_rows) == 4  # 11 s tracks -> two 5.1 s clips each
@@ -215,10 +215,12 @@ def test_dataset_build_cli_rendered_midi_and_user_folder(tmp_path):
             from riffusion.image import params_from_image
 
             assert params_from_image(image) == SMALL_PARAMS
-    part_rows = [r for r in rows if r["source"] == "part"]
-    assert all("bpm" in r["text"] and r["key"] in r["text"] for r in part_rows)
+    rendered = [r for r in rows if r["source"] in ("part", "mma")]
+    assert all("bpm" in r["text"] and r["key"] in r["text"] and r["instruments"] for r in rendered)
+    mma_rows = [r for r in rows if r["source"] == "mma"]
+    assert all(", with " in r["text"] and "GPL" in r["license"] for r in mma_rows)
     manifest = (out / "manifest.csv").read_text().splitlines()
-    assert manifest[0] == "origin,source,author,license,attribution,clips" and len(manifest) == 1 + 3 + 2
+    assert manifest[0] == "origin,source,author,license,attribution,clips" and len(manifest) == 1 + 1 + 2 + 2
     description = json.loads((out / "dataset.json").read_text())
     assert description["num_images"] == len(rows)
     assert SMALL_PARAMS.from_dict(description["spectrogram_params"]) == SMALL_PARAMS
@@ -226,7 +228,7 @@ def test_dataset_build_cli_rendered_midi_and_user_folder(tmp_path):
 
     # Reproducible: a second build gives the same rows and the same pixels.
     again = tmp_path / "ds2"
-    result = run_cli("dataset", "build", "--out", str(again), "--sources", "parts", "--parts", "3",
+    result = run_cli("dataset", "build", "--out", str(again), "--sources", "mma,parts", "--max-grooves", "1", "--parts", "2",
                      "--render-seconds", "11", "--user-folder", str(folder), "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 0, result.stderr
     assert (again / "metadata.jsonl").read_text() == (out / "metadata.jsonl").read_text()

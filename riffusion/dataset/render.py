@@ -173,7 +173,8 @@ def mma_jobs(
             chords = [_chord_name(tonic, progression[i % len(progression)], minor) for i in range(bars)]
             key = f"{NOTE_NAMES[tonic]} {'minor' if minor else 'major'}"
             source = "\n".join(
-                [f"Tempo {tempo}", f"Groove {groove.name}", f"KeySig {_key_signature_name(tonic, minor)}"]
+                # RndSeed: MMA humanises timing and volume at random; seeded, the render is reproducible.
+                [f"RndSeed {rng.randrange(1 << 30)}", f"Tempo {tempo}", f"Groove {groove.name}", f"KeySig {_key_signature_name(tonic, minor)}"]
                 + [f"{i + 1} {chord}" for i, chord in enumerate(chords)]
             ) + "\n"
             style = split_camel(groove.name)
