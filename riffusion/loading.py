@@ -418,10 +418,10 @@ def tiny_random_components(seed: int = 0) -> dict[str, T.Any]:
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-    scheduler = PNDMScheduler(
+    scheduler = PNDMScheduler.from_config(dict(  # riffusion-model-v1's scheduler config
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-        skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False,
-    )
+        skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False, clip_sample=False,
+    ))
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False)
     return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)

@@ -139,7 +139,7 @@ def text_to_audio(
     model : str, optional
         Model id (see :func:`riffusion.loading.load_pipeline`); the default model when None.
     num_inference_steps : int, optional
-        The pipeline's default (25 with DPM-Solver++) when None.
+        The pipeline's default (25 with UniPC: 18 UNet evaluations at denoising 0.75) when None.
     denoising : float
         How far to depart from the seed image (0 keeps it, 1 ignores it).
     seed_image, mask : str

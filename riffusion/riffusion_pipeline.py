@@ -10,7 +10,7 @@ Semantics of riffusion-model-v1 (riffusion-format.md §5), on current diffusers 
   (the original accepted and ignored it);
 * an optional mask keeps the seed image where it is black (white = repaint);
 * prompts use A1111 weighting and may be any length (:mod:`riffusion.prompts`);
-* any diffusers scheduler by name (:mod:`riffusion.schedulers`), DPM-Solver++ by default.
+* any diffusers scheduler by name (:mod:`riffusion.schedulers`), UniPC by default.
 
 Why a loop of our own: diffusers' img2img pipeline draws its own noise (no ``latents=`` argument), takes one
 guidance scale and one strength per call, and has no mask-keeping step. The loop below (``_denoise``) uses
@@ -48,7 +48,7 @@ from riffusion.util.torch_util import slerp
 # What one request of a batch is: (inputs, seed image or None, mask or None).
 BatchItem = T.Tuple[InferenceInput, T.Optional[Image.Image], T.Optional[Image.Image]]
 
-DEFAULT_NUM_INFERENCE_STEPS = 25  # with DPM-Solver++: 18 UNet evaluations at denoising 0.75
+DEFAULT_NUM_INFERENCE_STEPS = 25  # with UniPC: 18 UNet evaluations at denoising 0.75 (the original: 38)
 
 
 class RiffusionPipeline:
@@ -131,7 +131,7 @@ class RiffusionPipeline:
         return self
 
     def set_scheduler(self, name: str) -> None:
-        """Use another sampler (``"dpm++"``, ``"pndm"``, ``"euler-a"``, ...); ValueError for unknown names."""
+        """Use another sampler (``"unipc"``, ``"dpm++"``, ``"pndm"``, ``"euler-a"``, ...); ValueError for unknown names."""
         self.scheduler = make_scheduler(name, self.checkpoint_scheduler.config)
 
     # --- compat -------------------------------------------------------------------------------------------

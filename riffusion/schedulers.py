@@ -5,8 +5,9 @@ Names (case-insensitive; diffusers class names work too):
 ========================  =============================================  ===========================
 name                      diffusers class                                 notes
 ========================  =============================================  ===========================
+``unipc`` (default)       UniPCMultistepScheduler (bh2, order 2)
 ``pndm``                  PNDMScheduler (PLMS, skip_prk_steps)            riffusion-model-v1's own
-``dpm++`` (default)       DPMSolverMultistepScheduler, dpmsolver++ 2M     also ``dpmsolver++``
+``dpm++``                 DPMSolverMultistepScheduler, dpmsolver++ 2M     also ``dpmsolver++``
 ``dpm++-karras``          the same with Karras sigmas
 ``dpm++-sde``             DPMSolverMultistepScheduler, sde-dpmsolver++    stochastic
 ``ddim``                  DDIMScheduler
@@ -15,22 +16,24 @@ name                      diffusers class                                 notes
 ``euler-a``               EulerAncestralDiscreteScheduler                 stochastic; ``euler-ancestral``
 ``heun``                  HeunDiscreteScheduler                           2 UNet calls per step
 ``lms``                   LMSDiscreteScheduler
-``unipc``                 UniPCMultistepScheduler
 ``deis``                  DEISMultistepScheduler
 ========================  =============================================  ===========================
 
-Why DPM-Solver++ (2M) is the default: it is a second-order multistep solver of the diffusion ODE made for
-guided sampling (Lu et al., "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
-Models", 2022): one UNet evaluation per step like PNDM/PLMS, but it reaches PLMS-at-50-steps quality in
-about 20-25 steps, so the same clip costs half the UNet evaluations. ``bench/`` and the pipeline tests
-measure the solver error against a many-step reference.
+Why UniPC is the default: like PNDM/PLMS it costs one UNet evaluation per step, but it is a
+predictor-corrector multistep solver of the diffusion ODE built for few steps (Zhao et al., "UniPC: A
+Unified Predictor-Corrector Framework for Fast Sampling of Diffusion Models", NeurIPS 2023; DPM-Solver++,
+Lu et al. 2022, is the same family). ``scripts/compare_schedulers.py`` measures each sampler's error
+against a 500-step reference at equal UNet evaluations: on tiny-random UniPC had the lowest error of all
+samplers at 14, 18, 25 and 38 evaluations (DPM-Solver++ a close second), and at 18 evaluations (25 steps
+at denoising 0.75, our default) it was below PNDM's at 39, the original's setting. Tiny-random's weights
+are random, so this checks solver accuracy, not musical quality; rerun the script on a real model.
 """
 
 from __future__ import annotations
 
 import typing as T
 
-DEFAULT_SCHEDULER = "dpm++"
+DEFAULT_SCHEDULER = "unipc"
 
 # name -> (diffusers class name, config overrides)
 _SCHEDULERS: dict[str, tuple[str, dict[str, T.Any]]] = {
@@ -109,6 +112,8 @@ def make_scheduler(name: str, base_config: T.Mapping[str, T.Any]):
         # from an old checkpoint (no spacing given) or a re-saved folder (spacing written out).
         for key in ("timestep_spacing", "skip_prk_steps"):
             config.pop(key, None)
+    # Latent diffusion never clips x0 to [-1, 1] (SD configs say so; DDIM/DDPM default to clipping).
+    config.setdefault("clip_sample", False)
     return cls.from_config(config, **overrides)
 
 

@@ -447,7 +447,7 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    help="for an original single-file checkpoint: a diffusers folder or hub id with its configs")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default: auto)")
     g.add_argument("--scheduler", default=None,
-                   help="sampler: dpm++ (default), pndm, ddim, euler, euler-a, lms, unipc, heun, deis, dpm++-karras, dpm++-sde")
+                   help="sampler: unipc (default), dpm++, pndm, ddim, euler, euler-a, lms, heun, deis, dpm++-karras, dpm++-sde")
     g.add_argument("--phase", default="default",
                    help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim")
     g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
@@ -456,7 +456,7 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 def _prompt_flags(p: argparse.ArgumentParser, *, denoising: float) -> None:
     p.add_argument("--negative-prompt", default=None, help="what to steer away from")
     p.add_argument("--num-inference-steps", type=int, default=None,
-                   help="scheduler steps (default: the model's, 25 with dpm++); UNet calls = steps x denoising")
+                   help="scheduler steps (default: the model's, 25 with unipc); UNet calls = steps x denoising")
     p.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance scale (default: 7)")
     p.add_argument("--denoising", type=float, default=denoising,
                    help=f"0 keeps the seed image, 1 ignores it (default: {denoising})")
