@@ -153,12 +153,13 @@ def print_table(report: dict, clips: int) -> None:
         f"image -> audio, 512x512 mono, {clips} clips of real music, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; medians"
     )
-    header = f"{'method':<28} {'s/clip':>7} {'speed x':>8} {'mel SC dB':>10} {'gain dB':>8} {'SC vs orig dB':>14}"
+    width = max(len(name) for name in rows)
+    header = f"{'method':<{width}} {'s/clip':>7} {'speed x':>8} {'mel SC dB':>10} {'gain dB':>8} {'SC vs orig dB':>14}"
     print(header)
     print("-" * len(header))
     for name, row in rows.items():
         print(
-            f"{name:<28} {med(row['seconds']):>7.3f} {med(row['speedup']):>8.1f} {med(row['mel_sc']):>10.1f} "
+            f"{name:<{width}} {med(row['seconds']):>7.3f} {med(row['speedup']):>8.1f} {med(row['mel_sc']):>10.1f} "
             f"{med(row['gain_db']):>8.1f} {med(row['sc_orig']):>14.1f}"
         )
     print(f"(inverse mel alone, included above: {med(report['inverse_mel_seconds']):.3f} s/clip)")
