@@ -21,6 +21,7 @@ Precision: float16 on CUDA, float32 on CPU and MPS. Attention runs through PyTor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -285,10 +286,12 @@ def load_pipeline(
                 f"{str(path)!r} is not a model folder: no model_index.json (diffusers layout) or registered "
                 f"model kind ({', '.join(model_kinds()) or 'none'})"
             )
-        pipeline = _load_diffusers_folder(path, model_id=model, dtype=torch_dtype)
+        with quiet_progress_bars():
+            pipeline = _load_diffusers_folder(path, model_id=model, dtype=torch_dtype)
     elif path.suffix.lower() in SINGLE_FILE_SUFFIXES:
-        pipeline = _load_single_file(path, model_id=model, dtype=torch_dtype, config=config,
-                                     local_files_only=local_files_only)
+        with quiet_progress_bars():
+            pipeline = _load_single_file(path, model_id=model, dtype=torch_dtype, config=config,
+                                         local_files_only=local_files_only)
     else:
         raise ValueError(f"unsupported model file {str(path)!r}; expected a folder or one of {SINGLE_FILE_SUFFIXES}")
     return _finish(pipeline, **options)
@@ -308,6 +311,25 @@ def _finish(pipeline, *, device, dtype, compile, scheduler, channels_last):
     return pipeline
 
 
+@contextlib.contextmanager
+def quiet_progress_bars():
+    """Hide diffusers' and transformers' per-file progress bars while loading or saving small models
+    (restored afterwards); the commands show their own progress."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    states = []
+    for module in (diffusers_logging, transformers_logging):
+        states.append((module, module.is_progress_bar_enabled()))
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module, enabled in states:
+            if enabled:
+                module.enable_progress_bar()
+
+
 def _spectrogram_params(folder: T.Optional[Path]):
     from riffusion.spectrogram_params import SpectrogramParams
 
@@ -319,17 +341,34 @@ def _spectrogram_params(folder: T.Optional[Path]):
 
 
 def _load_diffusers_folder(path: Path, *, model_id: str, dtype) -> "RiffusionPipeline":
-    """A Stable Diffusion folder in diffusers layout (riffusion-model-v1, or one we saved)."""
-    from diffusers import StableDiffusionPipeline
+    """A Stable Diffusion folder in diffusers layout (riffusion-model-v1, or one we saved).
+
+    The five components are loaded one by one (what ``StableDiffusionPipeline.from_pretrained`` does, less
+    the safety checker and image processor, which spectrograms do not need).
+    """
+    import diffusers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     from riffusion.riffusion_pipeline import RiffusionPipeline
 
-    sd = StableDiffusionPipeline.from_pretrained(
-        str(path), dtype=dtype, safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False, local_files_only=True,
-    )
+    index = json.loads((path / "model_index.json").read_text())
+    missing = [name for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler") if not (path / name).is_dir()]
+    if missing:
+        raise ModelNotFoundError(f"model folder {str(path)!r} lacks the component folders {missing}")
+    scheduler_class = index.get("scheduler", [None, "PNDMScheduler"])[1]
+    scheduler_cls = getattr(diffusers, scheduler_class, None)
+    if scheduler_cls is None:
+        raise ModelNotFoundError(f"model folder {str(path)!r} names an unknown scheduler class {scheduler_class!r}")
+    unet = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet", torch_dtype=dtype)
+    vae = AutoencoderKL.from_pretrained(str(path), subfolder="vae", torch_dtype=dtype)
+    text_encoder = CLIPTextModel.from_pretrained(str(path / "text_encoder"), dtype=dtype)
+    tokenizer = CLIPTokenizer.from_pretrained(str(path / "tokenizer"))
+    scheduler = scheduler_cls.from_pretrained(str(path), subfolder="scheduler")
+    for module in (unet, vae, text_encoder):
+        module.eval().requires_grad_(False)
     return RiffusionPipeline(
-        vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet, scheduler=sd.scheduler,
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         spectrogram_params=_spectrogram_params(path), model_id=model_id, path=path,
     )
 

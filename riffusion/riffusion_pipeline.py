@@ -391,15 +391,6 @@ class RiffusionPipeline:
 
     # --- saving and single files --------------------------------------------------------------------------
 
-    def _stable_diffusion(self):
-        from diffusers import StableDiffusionPipeline
-
-        return StableDiffusionPipeline(
-            vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer, unet=_plain(self.unet),
-            scheduler=self.checkpoint_scheduler, safety_checker=None, feature_extractor=None,
-            requires_safety_checker=False,
-        )
-
     def save_pretrained(self, path: T.Union[str, os.PathLike], *, overwrite: bool = False) -> Path:
         """Write a diffusers-layout folder (safetensors) loadable by :func:`riffusion.loading.load_pipeline`
         and by diffusers' ``StableDiffusionPipeline``; atomic (a temporary folder renamed at the end)."""
@@ -408,9 +399,15 @@ class RiffusionPipeline:
             raise FileExistsError(f"model folder {str(path)!r} exists and is not empty (pass overwrite=True)")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output directory does not exist: {str(path.parent)!r}")
+        from riffusion.loading import quiet_progress_bars
+
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a model folder is not
         try:
-            self._stable_diffusion().save_pretrained(str(tmp), safe_serialization=True)
+            with quiet_progress_bars():
+                self._save_components(tmp)
             (tmp / "spectrogram_params.json").write_text(json.dumps(self.spectrogram_params.to_dict(), indent=2) + "\n")
             if path.exists():
                 shutil.rmtree(path)
@@ -419,6 +416,14 @@ class RiffusionPipeline:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return path
+
+    def _save_components(self, folder: Path) -> None:
+        _plain(self.unet).save_pretrained(str(folder / "unet"), safe_serialization=True)
+        self.vae.save_pretrained(str(folder / "vae"), safe_serialization=True)
+        self.text_encoder.save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(folder / "tokenizer"))
+        self.checkpoint_scheduler.save_pretrained(str(folder / "scheduler"))
+        (folder / "model_index.json").write_text(json.dumps(_model_index(self), indent=2) + "\n")
 
     def save_single_file(self, path: T.Union[str, os.PathLike]) -> Path:
         """Write the whole model (weights, configs, tokenizer) as one ``.safetensors`` file, atomically."""
@@ -527,6 +532,24 @@ def _img2img_timesteps(scheduler, num_inference_steps: int, strength: float, dev
 def _mask_tensor(mask: Image.Image, width: int, height: int) -> torch.Tensor:
     grey = mask.convert("L").resize((width, height), Image.NEAREST)
     return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
+
+
+def _model_index(pipeline) -> dict[str, T.Any]:
+    """``model_index.json`` of a saved folder: a plain diffusers StableDiffusionPipeline."""
+    import diffusers
+
+    return {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", type(pipeline.checkpoint_scheduler).__name__],
+        "text_encoder": ["transformers", type(pipeline.text_encoder).__name__],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", type(_plain(pipeline.unet)).__name__],
+        "vae": ["diffusers", type(pipeline.vae).__name__],
+    }
 
 
 def _plain(module):
