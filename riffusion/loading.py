@@ -280,7 +280,10 @@ def load_pipeline(
     if path.is_dir():
         for kind in model_kinds().values():
             if kind.detect(path):
-                return kind.load(str(path), device=device, dtype=torch_dtype, compile=compile, scheduler=scheduler)
+                pipeline = kind.load(str(path), device=device, dtype=torch_dtype, compile=compile, scheduler=scheduler)
+                if hasattr(pipeline, "model_id"):
+                    pipeline.model_id = model  # the id the caller used (a shipped name rather than its path)
+                return pipeline
         if not (path / "model_index.json").is_file():
             raise ModelNotFoundError(
                 f"{str(path)!r} is not a model folder: no model_index.json (diffusers layout) or registered "

@@ -80,7 +80,10 @@ class RiffusionPipeline:
         path: T.Optional[Path] = None,
         scheduler_name: str = DEFAULT_SCHEDULER,
         image_size: T.Optional[T.Tuple[int, int]] = None,
+        safety_checker: T.Any = None,
+        feature_extractor: T.Any = None,
     ):
+        # safety_checker / feature_extractor: accepted for the original's constructor, unused (spectrograms).
         self.vae = vae
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
@@ -178,6 +181,14 @@ class RiffusionPipeline:
             while len(self._embedding_cache) > 256:
                 self._embedding_cache.popitem(last=False)
         return embedding
+
+    def embed_text(self, text: str) -> torch.Tensor:
+        """The original's name: the embedding of ``text`` without weighting syntax (any length)."""
+        return self.encode_prompt(text, use_weights=False)
+
+    def embed_text_weighted(self, text: str) -> torch.Tensor:
+        """The original's name: the embedding of ``text`` with A1111 weights (any length)."""
+        return self.encode_prompt(text, use_weights=True)
 
     def _seed_latents(self, image: Image.Image) -> torch.Tensor:
         """Scaled VAE latents (1, 4, h/8, w/8) of a seed image (posterior mean), cached by content."""

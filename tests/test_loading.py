@@ -108,17 +108,26 @@ def test_registered_model_kind_is_used_for_its_folders(tmp_path):
     (folder / "custom_model.json").write_text(json.dumps({"kind": "custom"}))
     calls = []
 
+    class Custom:
+        model_id = "set by the loader"
+
     def load(path, **options):
         calls.append((path, options))
-        return "custom pipeline"
+        return Custom()
 
     loading.register_model_kind("test-custom", detect=lambda p: (p / "custom_model.json").is_file(), load=load)
     try:
         assert "test-custom" in loading.model_kinds()
-        assert load_pipeline(str(folder), device="cpu") == "custom pipeline"
+        pipeline = load_pipeline(str(folder), device="cpu")
+        assert isinstance(pipeline, Custom) and pipeline.model_id == str(folder)
         assert calls[0][0] == str(folder) and calls[0][1]["device"] == "cpu"
     finally:
         loading._KINDS.pop("test-custom", None)
+
+
+def test_the_small_model_kind_is_registered():
+    pytest.importorskip("riffusion.small_model")
+    assert "riffusion-small" in loading.model_kinds()
 
 
 def test_default_model_is_shipped_or_the_hub_model(monkeypatch):

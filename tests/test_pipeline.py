@@ -212,3 +212,8 @@ def test_load_checkpoint_compat_falls_back_to_cpu_float32():
     with pytest.warns(UserWarning, match="not available"):
         pipe = RiffusionPipeline.load_checkpoint("tiny-random", device="cuda" if not torch.cuda.is_available() else "mps")
     assert pipe.dtype == torch.float32 and pipe.device.type == "cpu"
+
+
+def test_original_embedding_methods(pipe):
+    assert torch.equal(pipe.embed_text("jazz"), pipe.encode_prompt("jazz", use_weights=False))
+    assert not torch.equal(pipe.embed_text_weighted("(jazz:1.5) x"), pipe.embed_text("(jazz:1.5) x"))
