@@ -209,7 +209,8 @@ def _fgla(
     """Fast Griffin-Lim loop on (batch, frames, bins) spectra; returns the waveform (batch, length)."""
     alpha = momentum / (1.0 + momentum)
     previous = None
-    natural = stft.hop_length * (spectrum.shape[1] - 1)  # keeps the frame count through the iterations
+    # the shortest length whose centred STFT has as many frames: keeps the frame count while iterating
+    natural = stft.hop_length * (spectrum.shape[1] - 1) + stft.n_fft % 2
     for _ in range(num_iters):
         rebuilt = stft.forward(stft.inverse(spectrum, natural))
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)

@@ -180,3 +180,18 @@ def test_gpu_matches_cpu_contract(method, magnitude):
     )
     assert out.device.type == "cuda" and torch.isfinite(out).all()
     assert consistency_db(out.cpu(), magnitude) < -15.0
+
+
+@pytest.mark.parametrize("n_fft, win, hop", [(999, 301, 100), (1000, 300, 128), (512, 512, 128)])
+@pytest.mark.parametrize("method", list(phase.METHODS))
+def test_other_geometries(n_fft, win, hop, method, signal):
+    """Odd FFT sizes, hops that do not divide the FFT size, no zero padding."""
+    x = signal[:1, :8000]
+    mag = stft(x, n_fft, hop, win).abs()
+    out = phase.reconstruct_waveform(
+        mag, n_fft=n_fft, hop_length=hop, win_length=win, method=method, length=8000,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert out.shape == (1, 8000) and torch.isfinite(out).all()
+    rebuilt = stft(out, n_fft, hop, win).abs()
+    assert spectral_convergence(rebuilt, mag) < -12.0
