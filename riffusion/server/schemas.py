@@ -1,0 +1,76 @@
+"""Request bodies of the HTTP APIs, validated with pydantic (integers accepted for floats, unknown keys
+ignored, NaN and infinities refused, sizes bounded)."""
+
+from __future__ import annotations
+
+import re
+import typing as T
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from riffusion.datatypes import InferenceInput, PromptInput
+
+# Ids name files inside the package or a model folder: no separators, no "..", bounded length.
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_SEED = 2**53 - 1  # the largest integer a JavaScript client can send exactly
+MAX_PROMPT_CHARS = 2000
+
+
+def _check_id(value: T.Optional[str]) -> T.Optional[str]:
+    if value is None:
+        return None
+    if not _ID_PATTERN.match(value) or ".." in value:
+        raise ValueError(f"{value[:80]!r} is not an image id (letters, digits, '_', '-', '.'; no paths)")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class PromptBody(_Model):
+    """One end of the interpolation."""
+
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="What to hear")
+    seed: int = Field(ge=0, le=MAX_SEED, description="Seed of the initial noise")
+    negative_prompt: T.Optional[str] = Field(None, max_length=MAX_PROMPT_CHARS, description="What to avoid")
+    denoising: float = Field(0.75, ge=0.0, le=1.0, description="How far to depart from the seed image")
+    guidance: float = Field(7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale")
+
+    def to_input(self) -> PromptInput:
+        return PromptInput(**self.model_dump())
+
+
+class InferenceBody(_Model):
+    """A clip request of the original API: interpolate from ``start`` (alpha 0) to ``end`` (alpha 1)."""
+
+    alpha: float = Field(ge=0.0, le=1.0)
+    num_inference_steps: int = Field(50, ge=1, le=1000)
+    seed_image_id: str = Field("og_beat", max_length=64)
+    mask_image_id: T.Optional[str] = Field(None, max_length=64)
+    start: PromptBody
+    end: PromptBody
+
+    @field_validator("seed_image_id", "mask_image_id")
+    @classmethod
+    def _valid_id(cls, value: T.Optional[str]) -> T.Optional[str]:
+        return _check_id(value)
+
+    def to_input(self, default_steps: int = 50) -> InferenceInput:
+        """The library's request value; ``default_steps`` when the body left the steps out."""
+        return InferenceInput(
+            start=self.start.to_input(),
+            end=self.end.to_input(),
+            alpha=self.alpha,
+            num_inference_steps=self.num_inference_steps or default_steps,
+            seed_image_id=self.seed_image_id,
+            mask_image_id=self.mask_image_id,
+        )
+
+
+class GenerateBody(InferenceBody):
+    """A clip request of the native API, with a choice of file formats."""
+
+    num_inference_steps: T.Optional[int] = Field(None, ge=1, le=1000, description="Default: the server's")
+    audio_format: T.Literal["mp3", "wav", "flac", "ogg"] = "mp3"
+    image_format: T.Literal["jpeg", "png"] = "jpeg"

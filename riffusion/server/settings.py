@@ -1,0 +1,47 @@
+"""Server settings: one frozen value built by the CLI (or by tests) and handed to ``create_app``."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as T
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    """How the inference server runs. Every field has a safe default."""
+
+    model: T.Optional[str] = None  # None: the package's default model (the shipped one)
+    device: str = "auto"
+    host: str = "127.0.0.1"  # loopback unless told otherwise: exposing a model is a decision
+    port: int = 3013
+    # Steps the web app should ask for; None measures at start-up how many keep up with playback.
+    num_inference_steps: T.Optional[int] = None
+    phase: str = "default"  # phase reconstruction method for audio
+    queue_size: int = 32  # requests waiting for the model; more get 503 + Retry-After
+    max_batch_size: int = 4  # requests denoised together in one UNet batch
+    batch_wait_ms: float = 15.0  # how long the worker waits for company before running a lone request
+    request_timeout_s: float = 120.0
+    cache_size: int = 64  # identical requests answered from memory (encoded responses)
+    max_body_bytes: int = 64 * 1024
+    max_prompt_chars: int = 2000
+    max_inference_steps: int = 150
+    cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are configured
+    log_prompts: bool = False  # request logs never carry prompt text unless asked
+    warmup: bool = True  # run one clip at start-up (and measure the real-time step budget)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "port": 0 <= self.port <= 65535,
+            "queue_size": self.queue_size >= 1,
+            "max_batch_size": self.max_batch_size >= 1,
+            "batch_wait_ms": self.batch_wait_ms >= 0,
+            "request_timeout_s": self.request_timeout_s > 0,
+            "cache_size": self.cache_size >= 0,
+            "max_body_bytes": self.max_body_bytes >= 1024,
+            "max_inference_steps": self.max_inference_steps >= 1,
+            "num_inference_steps": self.num_inference_steps is None
+            or 1 <= self.num_inference_steps <= self.max_inference_steps,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"invalid server setting {name}={getattr(self, name)!r}")
