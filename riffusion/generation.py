@@ -114,11 +114,13 @@ def _check_width(pipeline, width: int) -> None:
         raise ValueError(f"width must be a positive multiple of {factor} pixels (columns), got {width!r}")
 
 
-def _clip(pipeline, image: Image.Image, inputs: InferenceInput, phase: str, apply_filters: bool) -> Clip:
+def _clip(pipeline, image: Image.Image, inputs: InferenceInput, phase: str, apply_filters: bool,
+          generator=None) -> Clip:
     import torch
 
     converter = converter_for(pipeline, phase)
-    generator = torch.Generator("cpu").manual_seed(int(inputs.start.seed))
+    if generator is None:  # random-phase methods: the start seed makes the audio repeatable
+        generator = torch.Generator("cpu").manual_seed(int(inputs.start.seed))
     waveform = converter.waveform_from_image(image, generator=generator, apply_filters=apply_filters)
     rate = pipeline.spectrogram_params.sample_rate
     return Clip(image=image, waveform=waveform, sample_rate=rate, duration_s=waveform.shape[-1] / rate, inputs=inputs)
@@ -137,6 +139,7 @@ def generate_clip(
     mask_image: T.Optional[Image.Image] = None,
     apply_filters: bool = True,
     use_reweighting: bool = True,
+    generator=None,
 ) -> Clip:
     """One clip: the pipeline's image for ``inputs``, turned into audio.
 
@@ -151,9 +154,13 @@ def generate_clip(
         Image columns (10 ms each with the default parameters); the seed loop is repeated to fill them.
     apply_filters : bool
         The original's loudness post-filter (RMS -12 dBFS, peak -0.1 dBFS).
+    generator : torch.Generator, optional
+        Randomness of random-phase reconstruction; by default one seeded with ``inputs.start.seed``.
+        (The image's randomness always comes from the request's seeds.)
     """
     return generate_clips(pipeline, [inputs], phase=phase, width=width, seed_image=seed_image,
-                          mask_image=mask_image, apply_filters=apply_filters, use_reweighting=use_reweighting)[0]
+                          mask_image=mask_image, apply_filters=apply_filters, use_reweighting=use_reweighting,
+                          generator=generator)[0]
 
 
 def generate_clips(
@@ -168,6 +175,7 @@ def generate_clips(
     use_reweighting: bool = True,
     batch_size: int = 4,
     progress: T.Optional[T.Callable[[int], None]] = None,
+    generator=None,
 ) -> list[Clip]:
     """Several clips, ``batch_size`` requests per UNet batch (:meth:`RiffusionPipeline.riffuse_batch`).
 
@@ -184,7 +192,7 @@ def generate_clips(
                  for inputs in chunk]
         images = _riffuse_batch(pipeline, items, use_reweighting)
         for inputs, image in zip(chunk, images):
-            clips.append(_clip(pipeline, image, inputs, phase, apply_filters))
+            clips.append(_clip(pipeline, image, inputs, phase, apply_filters, generator))
         if progress is not None:
             progress(len(chunk))
     return clips

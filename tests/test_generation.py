@@ -41,10 +41,14 @@ def test_clip_contract(pipe):
     assert clip.inputs == request()
 
 
-def test_same_request_same_audio_with_random_phase(pipe):
+def test_same_request_same_audio_with_random_phase_unless_a_generator_says_otherwise(pipe):
+    import torch
+
     a = generate_clip(pipe, request(), phase="griffin-lim").waveform
     b = generate_clip(pipe, request(), phase="griffin-lim").waveform
+    c = generate_clip(pipe, request(), phase="griffin-lim", generator=torch.Generator().manual_seed(5)).waveform
     assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
 
 
 def test_seed_image_and_mask_ids_are_used(pipe):

@@ -36,6 +36,11 @@ def test_tiny_random_is_sd_shaped(tiny):
     assert tiny.spectrogram_params == loading._spectrogram_params(None)
 
 
+def test_attention_runs_through_sdpa(tiny):
+    assert {type(p).__name__ for p in tiny.unet.attn_processors.values()} == {"AttnProcessor2_0"}
+    assert tiny.text_encoder.config._attn_implementation == "sdpa"
+
+
 def test_tiny_random_is_the_same_every_time_and_leaves_global_rng_alone(tiny):
     state = torch.random.get_rng_state()
     again = loading.build_tiny_random()

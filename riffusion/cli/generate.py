@@ -76,7 +76,7 @@ def _load(model: T.Optional[str], device: str, scheduler: T.Optional[str], model
     from riffusion.loading import load_pipeline
 
     pipeline = load_pipeline(model, device=device, scheduler=scheduler, config=model_config)
-    pipeline.show_progress = False
+    pipeline.show_progress = True  # a step bar under the clip bar (terminals only)
     return pipeline
 
 
