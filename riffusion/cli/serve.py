@@ -20,6 +20,7 @@ def serve(
     queue_size: int = 32,
     max_batch_size: int = 4,
     request_timeout_s: float = 120.0,
+    max_inference_steps: int = 150,
     cors_origin: T.Sequence[str] = (),
     log_prompts: bool = False,
     open_browser: bool = False,
@@ -34,7 +35,7 @@ def serve(
     settings = ServerSettings(
         model=model, device=device, host=host, port=port, num_inference_steps=num_inference_steps, phase=phase,
         queue_size=queue_size, max_batch_size=max_batch_size, request_timeout_s=request_timeout_s,
-        cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
+        max_inference_steps=max_inference_steps, cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
     )
     if model is not None:
         # Fail before binding the port when the model is not available here.
@@ -56,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--phase", default="default", help="phase reconstruction method")
     p.add_argument("--queue-size", type=int, default=32, help="requests that may wait; more get 503")
     p.add_argument("--max-batch-size", type=int, default=4, help="requests denoised together")
-    p.add_argument("--request-timeout-s", type=float, default=120.0)
+    p.add_argument("--request-timeout-s", type=float, default=120.0, help="seconds before a clip request gives up")
+    p.add_argument("--max-inference-steps", type=int, default=150, help="refuse requests asking for more")
     p.add_argument("--cors-origin", action="append", default=[], help="allow this origin (repeatable)")
     p.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
     p.add_argument("--open-browser", action="store_true", help="open the jam in a browser once ready")

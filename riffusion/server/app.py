@@ -158,8 +158,14 @@ async def parse_json_body(request: Request, model: type[BaseModel], limit: int) 
         raise ApiError(422, _validation_detail(exc)) from None
 
 
-def _check_images_exist(state: ServerState, body: InferenceBody) -> None:
+def _check_request(state: ServerState, body: InferenceBody) -> None:
+    """What the schema cannot know: this server's step limit and this model's seed images."""
     from riffusion.seed_images import find_seed_image
+
+    limit = state.settings.max_inference_steps
+    if body.num_inference_steps is not None and body.num_inference_steps > limit:
+        raise ApiError(422, [{"loc": ["body", "num_inference_steps"], "type": "less_than_equal",
+                              "msg": f"this server allows at most {limit} steps"}])
 
     for field, image_id, kind in (("seed_image_id", body.seed_image_id, "seed"),
                                   ("mask_image_id", body.mask_image_id, "mask")):
@@ -300,7 +306,7 @@ def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> Fa
         The body is JSON whatever the Content-Type (the original web app sent ``text/plain``).
         """
         body = await parse_json_body(request, InferenceBody, settings.max_body_bytes)
-        _check_images_exist(state, body)
+        _check_request(state, body)
         return await _clip_response(request, state, body.to_input(), "mp3", "jpeg")
 
     # --- the native API -------------------------------------------------------------------------------------------
@@ -310,10 +316,7 @@ def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> Fa
     async def generate(request: Request, state: ServerState = Depends(get_state)):
         """One clip with a choice of audio (mp3, wav, flac, ogg) and image (jpeg, png) formats."""
         body = await parse_json_body(request, GenerateBody, settings.max_body_bytes)
-        _check_images_exist(state, body)
-        if body.num_inference_steps is not None and body.num_inference_steps > settings.max_inference_steps:
-            raise ApiError(422, [{"loc": ["body", "num_inference_steps"], "type": "less_than_equal",
-                                  "msg": f"this server allows at most {settings.max_inference_steps} steps"}])
+        _check_request(state, body)
         inputs = body.to_input(default_steps=state.web_steps)
         response = await _clip_response(request, state, inputs, body.audio_format, body.image_format)
         params = state.pipeline.spectrogram_params

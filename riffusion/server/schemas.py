@@ -45,7 +45,7 @@ class InferenceBody(_Model):
     """A clip request of the original API: interpolate from ``start`` (alpha 0) to ``end`` (alpha 1)."""
 
     alpha: float = Field(ge=0.0, le=1.0)
-    num_inference_steps: int = Field(50, ge=1, le=1000)
+    num_inference_steps: int = Field(50, ge=1, le=1000, description="Capped by the server's --max-inference-steps")
     seed_image_id: str = Field("og_beat", max_length=64)
     mask_image_id: T.Optional[str] = Field(None, max_length=64)
     start: PromptBody
