@@ -48,7 +48,9 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
     shutil.copytree(source, tmp)
     if target.exists():
         for keep in ("README.md", "seed_images"):
-            if (target / keep).exists():
+            if (target / keep).exists():  # the package's own card and seeds win over the run's
+                if (tmp / keep).is_dir():
+                    shutil.rmtree(tmp / keep)
                 (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
         shutil.rmtree(target)
     tmp.rename(target)
