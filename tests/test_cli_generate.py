@@ -33,12 +33,12 @@ def test_text_to_audio_writes_audio_and_images(tmp_path):
     audio, image = tmp_path / "jazz.mp3", tmp_path / "jazz.png"
     result = run_cli("text-to-audio", "--prompt", "jazzy (rapping:1.2) from paris", "--negative-prompt", "noise",
                      "--seed", "7", "--guidance", "6", "--scheduler", "euler", "--audio", audio, "--image", image,
-                     "--num-clips", "2", "--width", "768", *FAST)
+                     "--num-clips", "2", "--width", "256", *FAST)
     assert result.returncode == 0, result.stderr
     for i in range(2):
         info = sf.info(str(tmp_path / f"jazz_00{i}.mp3"))
-        assert info.samplerate == 44100 and info.duration == pytest.approx(7.67, abs=0.1)
-        assert Image.open(tmp_path / f"jazz_00{i}.png").size == (768, 512)
+        assert info.samplerate == 44100 and info.duration == pytest.approx(2.55, abs=0.1)
+        assert Image.open(tmp_path / f"jazz_00{i}.png").size == (256, 512)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jazz_000.mp3", "jazz_000.png", "jazz_001.mp3", "jazz_001.png"]
     assert str(tmp_path / "jazz_000.mp3") in result.stdout
 
