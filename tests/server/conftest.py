@@ -41,20 +41,25 @@ def start_server_process(*args: str, port: int):
 
 
 @pytest.fixture(scope="session")
-def server_url():
+def server_process():
     """``riffusion serve --model tiny-random`` as a subprocess (a low step limit keeps fuzzing quick)."""
     port = free_port()
     process = start_server_process("--num-inference-steps", "4", "--max-inference-steps", "8", port=port)
-    url = f"http://127.0.0.1:{port}"
+    process.url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process=process)
-        yield url
+        wait_healthy(process.url, process=process)
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url(server_process):
+    return server_process.url
 
 
 @pytest.fixture(scope="session")
