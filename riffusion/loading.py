@@ -280,7 +280,9 @@ def load_pipeline(
     if path.is_dir():
         for kind in model_kinds().values():
             if kind.detect(path):
-                pipeline = kind.load(str(path), device=device, dtype=torch_dtype, compile=compile, scheduler=scheduler)
+                with quiet_progress_bars():
+                    pipeline = kind.load(str(path), device=device, dtype=torch_dtype, compile=compile,
+                                         scheduler=scheduler)
                 if hasattr(pipeline, "model_id"):
                     pipeline.model_id = model  # the id the caller used (a shipped name rather than its path)
                 return pipeline

@@ -471,7 +471,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-clips", type=int, default=1, help="clips at seeds seed, seed+1, ... (default: 1)")
     _prompt_flags(p, denoising=0.75)
     p.add_argument("--width", type=int, default=None,
-                   help="image columns, a multiple of 8 (512 = 5.11 s; wider repeats the seed loop: longer clips)")
+                   help="image columns, a multiple of 8 (default: the model's; riffusion-model-v1: 512 = 5.11 s); "
+                        "wider repeats the seed loop: longer clips")
     p.add_argument("--seed-image", default="og_beat", help="seed image id (default: og_beat)")
     p.add_argument("--mask", default=None, help="mask id (white = repaint, black = keep the seed image)")
     _model_flags(p)
