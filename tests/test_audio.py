@@ -89,3 +89,14 @@ def test_normalize_loudness_hits_both_targets_without_clipping():
 
 def test_normalize_loudness_of_silence_is_silence():
     assert not audio.normalize_loudness(np.zeros((1, 100), np.float32)).any()
+
+
+def test_outputs_get_normal_permissions(tmp_path, tone):
+    import os
+    import stat
+
+    audio.write_audio(tmp_path / "x.wav", tone, 44100)
+    mode = stat.S_IMODE(os.stat(tmp_path / "x.wav").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
