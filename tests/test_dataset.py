@@ -267,3 +267,23 @@ def test_user_only_build_in_process(tmp_path):
     rows, description = load_metadata(result.out_dir)
     assert result.num_images == len(rows) == 4 and description["counts"] == {"user": 4}
     assert "user-provided" in (result.out_dir / "ATTRIBUTION.md").read_text()
+
+
+def test_caption_variants_describe_the_whole_clip():
+    import random
+
+    from riffusion.dataset.captions import caption_variants, pick_caption
+
+    band = {"text": "swing (basic swing), 120 bpm, C major, with flute, acoustic bass and drums",
+            "instruments": ["flute", "acoustic bass", "drums"], "families": ["pipe", "bass"], "tempo_bpm": 120,
+            "key": "C major", "source": "mma"}
+    variants = caption_variants(band)
+    assert variants[0] == band["text"] and len(variants) == len(set(variants)) > 4
+    assert "flute, acoustic bass and drums" in variants and "upbeat band with drums" in variants
+    assert not any(v in ("flute", "flute with drums", "acoustic bass with drums") for v in variants)
+    solo = {"text": "solo flute melody, 90 bpm, D minor", "instruments": ["flute"], "tempo_bpm": 90, "source": "part"}
+    assert {"solo flute", "moderate flute, no drums"} <= set(caption_variants(solo))
+    assert caption_variants({"text": "my own loop", "source": "user"}) == ["my own loop"]
+    picks = [pick_caption(variants, random.Random(i)) for i in range(50)]
+    assert picks == [pick_caption(variants, random.Random(i)) for i in range(50)]
+    assert variants[0] in picks and len(set(picks)) > 3

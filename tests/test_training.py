@@ -232,8 +232,10 @@ def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
     from riffusion.training.publish import publish
 
     out = tmp_path / "run"
-    result = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "2")
+    result = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "2",
+                 "--caption-variants")
     assert result.returncode == 0, result.stderr
+    assert "caption variants" in result.stderr
     target = tmp_path / "models" / "mine"
     (target / "seed_images").mkdir(parents=True)
     (target / "README.md").write_text("card")

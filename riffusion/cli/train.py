@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--channels", default=None,
                         help="riffusion-small UNet widths, comma-separated (default 64,128,256)")
+    parser.add_argument("--caption-variants", action="store_true",
+                        help="also train on short variants of each caption (instruments only, tempo words, style)")
     parser.add_argument("--export", default=None,
                         help="also copy the final model folder here (e.g. riffusion/models/riffusion-small-v1)")
     parser.set_defaults(_command=train)
@@ -53,7 +55,7 @@ def train(
     uncond_prob: float = 0.1, checkpoint_every: int = 250, checkpoint_minutes: float = 5.0,
     sample_every: int = 1000, sample_prompt: list[str] | None = None, seed: int = 0,
     mixed_precision: str = "no", device: str = "auto", threads: int | None = None, channels: str | None = None,
-    export: str | None = None,
+    export: str | None = None, caption_variants: bool = False,
 ) -> None:
     """Train as ``riffusion train --help`` says; prints a summary line at the end."""
     import shutil
@@ -79,6 +81,7 @@ def train(
         uncond_prob=uncond_prob, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
         sample_every=sample_every, sample_prompts=tuple(sample_prompt or DEFAULT_SAMPLE_PROMPTS), seed=seed,
         mixed_precision=mixed_precision, device=device, small_config=small_config,
+        caption_variants=caption_variants,
     )
     result = run(config, log=lambda m: print(m, file=sys.stderr))
     if export and not result.stopped:

@@ -62,6 +62,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # accelerate: "no" | "fp16" | "bf16"
     export_fp16: bool = True
     small_config: dict = dataclasses.field(default_factory=dict)  # riffusion-small architecture overrides
+    caption_variants: bool = False  # train on short caption variants too (riffusion.dataset.captions)
     device: str = "auto"
 
     def to_dict(self) -> dict[str, T.Any]:
@@ -96,7 +97,7 @@ class TrainConfig:
 
 # Fields a resumed run may change; everything else must match the run's saved configuration.
 _RESUMABLE_CHANGES = ("max_steps", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints", "sample_every",
-                      "sample_prompts", "sample_steps", "device", "export_fp16")
+                      "sample_prompts", "sample_steps", "device", "export_fp16", "caption_variants")
 
 
 @dataclasses.dataclass
@@ -204,7 +205,20 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     adapter = make_adapter(config.model, lora_rank=config.lora_rank, small_config=config.small_config,
                            device=str(accelerator.device), seed=config.seed)
     data = SpectrogramImages(config.data_dir, width=adapter.width, height=adapter.height, params=adapter.params, log=log)
-    embeddings = _caption_embeddings(adapter, data.captions, out / "text_embeddings.pt")
+    if config.caption_variants:
+        from riffusion.dataset.captions import caption_variants
+
+        variants = [caption_variants(row) for row in data.rows]
+        flat = [c for vs in variants for c in vs]
+        embeddings = _caption_embeddings(adapter, flat, out / "text_embeddings_variants.pt")
+        offsets, position = [], 0
+        for vs in variants:
+            offsets.append((position, len(vs)))
+            position += len(vs)
+        log(f"caption variants: {len(set(flat))} distinct captions for {len(data)} images")
+    else:
+        embeddings = _caption_embeddings(adapter, data.captions, out / "text_embeddings.pt")
+        offsets = [(i, 1) for i in range(len(data))]
     uncond = adapter.encode_text([""])[0]
     model = adapter.model
     model.train()
@@ -277,7 +291,7 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
             indices = batch_indices(step, size=len(data), batch_size=config.batch_size, seed=config.seed,
                                     rank=accelerator.process_index, world=accelerator.num_processes)
             pixels = data.batch(indices)
-            cond = embeddings[indices].clone()
+            cond = embeddings[[_pick(offsets[i], generator, config.caption_variants) for i in indices]].clone()
             drop = torch.rand(len(indices), generator=generator) < config.uncond_prob
             cond[drop] = uncond
             x0 = adapter.encode_images(pixels.to(accelerator.device), generator)
@@ -344,6 +358,17 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
             signal.signal(sig, handler)
     return TrainResult(output_dir=out, step=step, loss=loss_value, elapsed_s=elapsed, model_dir=out / "model",
                        resumed_from=resumed_from, stopped=stopped)
+
+
+def _pick(offset: tuple[int, int], generator: torch.Generator, variants: bool) -> int:
+    """Index of the caption embedding for one image: the full caption, or with ``variants`` the full
+    caption 40 % of the time and a short variant otherwise (drawn from the step's generator)."""
+    start, count = offset
+    if not variants or count == 1:
+        return start
+    if float(torch.rand((), generator=generator)) < 0.4:
+        return start
+    return start + 1 + int(torch.randint(0, count - 1, (), generator=generator))
 
 
 def _caption_embeddings(adapter, captions: list[str], cache: Path) -> torch.Tensor:
