@@ -117,6 +117,7 @@ class SmallModelConfig:
     prediction_type: str = "v_prediction"
     num_inference_steps: int = 12
     guidance_scale: float = 3.0
+    denoising_gamma: float = 1.0  # img2img strength used = requested ** gamma (see riffuse_batch)
     cpu_bf16: bool = True  # bfloat16 autocast on CPUs with native bf16 support (see SmallRiffusionPipeline)
     text_encoder: str = TEXT_ENCODER_PACKAGE
 
@@ -371,6 +372,11 @@ class SmallRiffusionPipeline:
         groups: dict[tuple, list[int]] = {}
         for index, (inputs, _init, _mask) in enumerate(items):
             strength = (1 - inputs.alpha) * inputs.start.denoising + inputs.alpha * inputs.end.denoising
+            if not 0.0 <= strength <= 1.0:
+                raise ValueError(f"denoising must be in [0, 1], got {strength}")
+            # Calibration to riffusion-model-v1's sense of "denoising": this pixel-space model with a cosine
+            # schedule departs further from the seed at the same strength, so strengths can be bent down.
+            strength = strength ** self.config.denoising_gamma
             steps = self._steps(inputs)
             key = (steps, round(strength, 6), self.output_width(_init), _init is None)
             groups.setdefault(key, []).append(index)

@@ -173,3 +173,16 @@ def test_a_wider_seed_image_of_this_height_makes_a_longer_clip(pipe):
     both = pipe.riffuse_batch([(inputs(), wide, None), (inputs(), seed_image(), None)])
     assert [im.size for im in both] == [(512, 64), (256, 64)]
     assert np.abs(pixels(both[0]) - pixels(out)).max() <= 1.0
+
+
+def test_denoising_calibration_keeps_more_of_the_seed(pipe):
+    init = seed_image()
+    plain = np.abs(pixels(pipe.riffuse(inputs(denoising=0.75), init)) - pixels(init)).mean()
+    pipe.config.denoising_gamma = 2.0  # 0.75 -> 0.5625
+    try:
+        bent = np.abs(pixels(pipe.riffuse(inputs(denoising=0.75), init)) - pixels(init)).mean()
+    finally:
+        pipe.config.denoising_gamma = 1.0
+    assert bent < plain
+    with pytest.raises(ValueError, match="denoising"):
+        pipe.riffuse(inputs(denoising=1.5), init)

@@ -30,7 +30,7 @@ SAMPLE_PROMPTS = (
 
 def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate_seeds: int = 0,
             steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
-            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+            denoising_gamma: T.Optional[float] = None, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps`` and ``guidance`` set the
     model's default sampling steps and guidance scale in ``riffusion_model.json``."""
     from PIL import Image
@@ -54,13 +54,15 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
                 (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
         shutil.rmtree(target)
     tmp.rename(target)
-    if steps is not None or guidance is not None:
+    if steps is not None or guidance is not None or denoising_gamma is not None:
         config_path = target / "riffusion_model.json"
         config = json.loads(config_path.read_text())
         if steps is not None:
             config["num_inference_steps"] = int(steps)
         if guidance is not None:
             config["guidance_scale"] = float(guidance)
+        if denoising_gamma is not None:
+            config["denoising_gamma"] = float(denoising_gamma)
         config_path.write_text(json.dumps(config, indent=2) + "\n")
 
     figures = target / "figures"
@@ -99,9 +101,11 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
     parser.add_argument("--evaluate", type=int, default=0, metavar="SEEDS", help="also measure the targets")
     parser.add_argument("--steps", type=int, default=None, help="default sampling steps of the published model")
     parser.add_argument("--guidance", type=float, default=None, help="default guidance of the published model")
+    parser.add_argument("--denoising-gamma", type=float, default=None,
+                        help="img2img strength calibration of the published model (strength ** gamma)")
     args = parser.parse_args(argv)
     publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
-            log=lambda m: print(m, file=sys.stderr))
+            denoising_gamma=args.denoising_gamma, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
