@@ -12,6 +12,9 @@ const MAX_AHEAD = 2; // clips received but not yet started, kept ready ahead of 
 const CROSSFADE_S = 0.03; // equal-power crossfade at each seam
 const LOOKAHEAD_S = 0.6; // schedule audio this far ahead of the clock
 const MAX_PROMPT_CHARS = 150;
+// Equal-power fade curves (gain^2 of in + out stays 1 across a seam).
+const EQUAL_POWER_IN = new Float32Array(32).map((_, i) => Math.sin((i / 31) * (Math.PI / 2)));
+const EQUAL_POWER_OUT = EQUAL_POWER_IN.slice().reverse();
 
 const params = new URLSearchParams(window.location.search);
 const urlNumber = (name) => (params.has(name) && params.get(name) !== "" && isFinite(+params.get(name)) ? +params.get(name) : null);
@@ -170,7 +173,7 @@ class Jam {
       }
     } catch (error) {
       this.failures += 1;
-      const wait = Math.max(error.retryAfter || 0, Math.min(30, 0.5 * 2 ** (this.failures - 1)));
+      const wait = Math.max(error.retryAfter || 0, Math.min(8, 0.5 * 2 ** (this.failures - 1)));
       this.retryAt = performance.now() + wait * 1000;
       this.state = "retrying";
       this.lastError = error.message || "network error";
@@ -248,7 +251,7 @@ class Jam {
         this.play(clip, this.nextStart, 0, clip.barSeconds + CROSSFADE_S);
         this.nextStart += clip.barSeconds;
         this.late = true;
-        this.state = "behind";
+        if (this.state !== "retrying") this.state = "behind";
       } else {
         // Nothing heard yet: the transport waits for the first clip.
         this.transportStart = context.currentTime - this.nextStart / this.speed;
@@ -258,25 +261,37 @@ class Jam {
   }
 
   // Play [offset, offset + length) of a clip's audio from transport time `at`, with equal-power fades.
+  // If the main thread was too busy and `at` has already passed, the part already due is skipped, so the
+  // sound stays where the transport (and the timeline) says it is.
   play(clip, at, offset, length) {
     const { context, compressor } = this.audio;
+    this.schedule.push({ clip, from: at, to: at + length - CROSSFADE_S });
+    if (this.timeline && clip.image) this.timeline.addClip(clip.counter, clip.image, at, length - CROSSFADE_S);
+    let when = this.transportStart + at / this.speed; // context seconds
+    // 20 ms of margin: the audio clock moves on while this runs.
+    const skip = Math.max(0, context.currentTime + 0.02 - when) * this.speed; // transport seconds
+    if (skip >= length - 4 * CROSSFADE_S) return;
+    when += skip / this.speed;
+    const fade = CROSSFADE_S / this.speed;
+    const span = (length - skip) / this.speed;
     const source = context.createBufferSource();
     source.buffer = clip.buffer;
     source.playbackRate.value = this.speed;
     const gain = context.createGain();
     source.connect(gain).connect(compressor);
-    const when = this.transportStart + at / this.speed;
-    const fade = CROSSFADE_S / this.speed;
-    const span = length / this.speed;
-    const rise = new Float32Array(16).map((_, i) => Math.sin((i / 15) * Math.PI / 2));
-    const fall = new Float32Array(16).map((_, i) => Math.cos((i / 15) * Math.PI / 2));
-    gain.gain.setValueAtTime(0, when);
-    gain.gain.setValueCurveAtTime(rise, when, fade);
-    gain.gain.setValueCurveAtTime(fall, when + span - fade, fade);
-    source.start(Math.max(when, context.currentTime), offset, length);
+    gain.gain.value = 0;
+    try {
+      gain.gain.setValueCurveAtTime(EQUAL_POWER_IN, when, fade);
+      gain.gain.setValueCurveAtTime(EQUAL_POWER_OUT, when + span - fade, fade);
+    } catch (error) {
+      // Only when the page stalled past the start: drop this piece rather than click or stop the stream.
+      console.warn("audio piece skipped:", error.message);
+      source.disconnect();
+      gain.disconnect();
+      return;
+    }
+    source.start(when, offset + skip, length - skip);
     source.onended = () => { source.disconnect(); gain.disconnect(); };
-    this.schedule.push({ clip, from: at, to: at + length - CROSSFADE_S });
-    if (this.timeline && clip.image) this.timeline.addClip(clip.image, at, length - CROSSFADE_S);
   }
 
   // --- the clock ------------------------------------------------------------------------------------------
@@ -527,7 +542,7 @@ function statusText(jam) {
   switch (jam.state) {
     case "retrying": {
       const seconds = Math.max(0, Math.ceil((jam.retryAt - performance.now()) / 1000));
-      return `Server unreachable or busy, retrying in ${seconds} s`;
+      return `Server unreachable or busy, retrying in ${seconds} s${jam.late ? " (looping the current clip)" : ""}`;
     }
     case "behind": return "Behind: looping the current clip until the next one is ready";
     case "paused-idle": return "Paused while you were away";
@@ -557,6 +572,7 @@ window.__riff = Object.freeze({
   get requests() { return jam.requests.map((r) => ({ alpha: r.alpha, start: { ...r.start }, end: { ...r.end } })); },
   get settings() { return { ...jam.settings }; },
   get meshCount() { return jam.timeline ? jam.timeline.meshCount : 0; },
+  get textureCount() { return jam.timeline ? jam.timeline.textureCount : 0; },
   get buffersHeld() { return jam.clips.filter((c) => c.buffer).length; },
   get isPlaying() { return jam.isPlaying; },
 });

@@ -32,7 +32,8 @@ export class Timeline {
     );
     this.playhead.position.y = 0.5;
     this.scene.add(this.playhead);
-    this.meshes = []; // {mesh, texture, material}
+    this.meshes = []; // {mesh, key}, oldest first
+    this.materials = new Map(); // clip key -> {texture, material, users}
     this.seconds = 0;
     this._resize();
     window.addEventListener("resize", () => this._resize());
@@ -50,30 +51,46 @@ export class Timeline {
     this.camera.updateProjectionMatrix();
   }
 
-  // Add a clip's spectrogram (an <img> or canvas) spanning [startSeconds, startSeconds + durationSeconds).
-  addClip(image, startSeconds, durationSeconds) {
-    const texture = new THREE.CanvasTexture(invertedCanvas(image));
-    texture.colorSpace = THREE.SRGBColorSpace;
-    const material = new THREE.MeshStandardMaterial({
-      map: texture,
-      displacementMap: texture, // bright (loud, after inversion) = raised ridge
-      displacementScale: HEIGHT,
-      color: 0x5aa0ff, // blue tint
-      emissive: 0x0b1a33,
-      roughness: 0.7,
-      metalness: 0.1,
-    });
-    const mesh = new THREE.Mesh(this.geometry, material);
+  // Add a clip's spectrogram (an <img>) spanning [startSeconds, startSeconds + durationSeconds). A clip
+  // that plays again (a loop while the next one is late) reuses its texture and material.
+  addClip(key, image, startSeconds, durationSeconds) {
+    let entry = this.materials.get(key);
+    if (!entry) {
+      const texture = new THREE.CanvasTexture(invertedCanvas(image));
+      texture.colorSpace = THREE.SRGBColorSpace;
+      const material = new THREE.MeshStandardMaterial({
+        map: texture,
+        displacementMap: texture, // bright (loud, after inversion) = raised ridge
+        displacementScale: HEIGHT,
+        color: 0x5aa0ff, // blue tint
+        emissive: 0x0b1a33,
+        roughness: 0.7,
+        metalness: 0.1,
+      });
+      entry = { texture, material, users: 0 };
+      this.materials.set(key, entry);
+    }
+    entry.users += 1;
+    const mesh = new THREE.Mesh(this.geometry, entry.material);
     mesh.scale.set(durationSeconds * UNITS_PER_SECOND, 1, DEPTH);
     mesh.position.set((startSeconds + durationSeconds / 2) * UNITS_PER_SECOND, 0, 0);
     this.scene.add(mesh);
-    this.meshes.push({ mesh, texture, material });
+    this.meshes.push({ mesh, key });
     while (this.meshes.length > MAX_MESHES) {
       const old = this.meshes.shift();
       this.scene.remove(old.mesh);
-      old.texture.dispose();
-      old.material.dispose();
+      const owner = this.materials.get(old.key);
+      owner.users -= 1;
+      if (owner.users === 0) {
+        owner.texture.dispose();
+        owner.material.dispose();
+        this.materials.delete(old.key);
+      }
     }
+  }
+
+  get textureCount() {
+    return this.materials.size;
   }
 
   // Move the playhead and camera to the transport position (seconds) and draw a frame.
@@ -87,12 +104,13 @@ export class Timeline {
   }
 
   dispose() {
-    for (const { mesh, texture, material } of this.meshes) {
-      this.scene.remove(mesh);
+    for (const { mesh } of this.meshes) this.scene.remove(mesh);
+    for (const { texture, material } of this.materials.values()) {
       texture.dispose();
       material.dispose();
     }
     this.meshes = [];
+    this.materials.clear();
     this.geometry.dispose();
     this.renderer.dispose();
   }

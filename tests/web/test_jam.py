@@ -1,0 +1,239 @@
+"""The jam in headless Chromium against the real server (tiny-random): the request schedule, prompts,
+URL parameters, transport, recovery, layout and a long session."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from .conftest import Server
+
+pytestmark = pytest.mark.browser
+
+HAS_REQUESTS = "n => window.__riff && window.__riff.requests.length >= n"
+
+
+def start(page, server, query="prompt=jazz+piano&seed=10", play=True, speed=4):
+    page.page.goto(f"{server.url}/?{query}&debugSpeed={speed}")
+    page.wait_for("window.__riff && window.__riff.requests.length >= 1")
+    if play:
+        page.page.click("#play")
+
+
+def requests(page):
+    return page.riff("requests")
+
+
+def wait_requests(page, n, timeout_s=120):
+    page.page.wait_for_function(HAS_REQUESTS, arg=n, timeout=timeout_s * 1000, polling=100)
+    return requests(page)
+
+
+def key(end):
+    return (end["prompt"], end["seed"])
+
+
+def assert_continuous(reqs):
+    """Consecutive clips share an interpolation end point: each segment starts where the last one ended.
+    (A retried request appears once per attempt; repeats are collapsed.)"""
+    reqs = [r for i, r in enumerate(reqs) if i == 0 or r != reqs[i - 1]]
+    for before, after in zip(reqs, reqs[1:]):
+        if after["alpha"] == 0.25:
+            assert before["alpha"] == 1.0
+            assert key(after["start"]) == key(before["end"])
+        else:
+            assert (key(after["start"]), key(after["end"])) == (key(before["start"]), key(before["end"]))
+            assert after["alpha"] == pytest.approx(before["alpha"] + 0.25)
+
+
+def type_prompt(page, text):
+    page.page.fill("#prompt-input", text)
+    page.page.press("#prompt-input", "Enter")
+
+
+def test_same_prompt_steps_the_seed(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server)
+    reqs = wait_requests(page, 6)
+    assert [r["alpha"] for r in reqs[:6]] == [0.25, 0.5, 0.75, 1.0, 0.25, 0.5]
+    assert all(r["start"] == {"prompt": "jazz piano", "seed": 10} for r in reqs[:4])
+    assert all(r["end"] == {"prompt": "jazz piano", "seed": 11} for r in reqs[:4])
+    assert reqs[4]["start"]["seed"] == 11 and reqs[4]["end"]["seed"] == 12
+    assert_continuous(reqs)
+    page.wait_for("window.__riff.playing >= 2")
+    clips = page.riff("clips")
+    assert clips[0]["counter"] == 1 and clips[0]["alpha"] == 0.25
+    assert page.page.get_attribute("#play", "title") == "Pause"
+    page.screenshot("jam-playing")
+
+
+def test_typed_prompt_makes_a_transition(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server)
+    wait_requests(page, 2)
+    type_prompt(page, "heavy metal")
+    assert page.page.input_value("#prompt-input") == ""
+    assert page.riff("upNext") == "heavy metal"
+    page.page.wait_for_function(
+        "() => window.__riff.requests.filter(r => r.end.prompt === 'heavy metal').length >= 5", timeout=150000)
+    reqs = requests(page)
+    first = next(i for i, r in enumerate(reqs) if r["end"]["prompt"] == "heavy metal")
+    transition = reqs[first : first + 4]
+    assert [r["alpha"] for r in transition] == [0.25, 0.5, 0.75, 1.0]
+    assert all(r["start"]["prompt"] == "jazz piano" for r in transition)
+    assert all(r["start"]["seed"] == r["end"]["seed"] for r in transition)  # one shared seed
+    after = reqs[first + 4]
+    assert after["start"] == transition[-1]["end"] and after["end"]["seed"] == after["start"]["seed"] + 1
+    assert after["end"]["prompt"] == "heavy metal"
+    assert_continuous(reqs)
+
+
+def test_second_prompt_before_rollover_replaces_the_first(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server, play=False)  # paused: the buffer fills and no rollover can happen yet
+    page.page.wait_for_function("() => window.__riff.clips.length >= 2", timeout=120000)
+    type_prompt(page, "bossa nova")
+    type_prompt(page, "   ")  # whitespace only: ignored
+    type_prompt(page, "sea shanty")
+    assert page.riff("upNext") == "sea shanty"
+    page.page.click("#play")
+    page.page.wait_for_function("() => window.__riff.requests.some(r => r.end.prompt === 'sea shanty')", timeout=150000)
+    reqs = requests(page)
+    assert not any(r["end"]["prompt"] == "bossa nova" for r in reqs)
+    assert_continuous(reqs)
+
+
+def test_prompt_typed_during_a_transition_makes_another(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server)
+    type_prompt(page, "dubstep")
+    page.page.wait_for_function("() => window.__riff.requests.some(r => r.end.prompt === 'dubstep')", timeout=150000)
+    type_prompt(page, "string quartet")
+    page.page.wait_for_function(
+        "() => window.__riff.requests.some(r => r.end.prompt === 'string quartet')", timeout=150000)
+    reqs = requests(page)
+    first = next(i for i, r in enumerate(reqs) if r["end"]["prompt"] == "string quartet")
+    assert reqs[first]["alpha"] == 0.25 and reqs[first]["start"]["prompt"] == "dubstep"
+    assert reqs[first - 1]["end"]["prompt"] == "dubstep" and reqs[first - 1]["alpha"] == 1.0
+    assert reqs[first - 1]["start"]["prompt"] == "jazz piano"  # the second segment is a transition too
+    assert_continuous(reqs)
+
+
+def test_url_parameters_set_the_start(open_page, jam_server):
+    page = open_page()
+    bodies = []
+    page.page.on("request", lambda r: r.url.endswith("/api/v1/generate") and bodies.append(json.loads(r.post_data)))
+    start(page, jam_server, query="prompt=lofi%20beat&seed=42&denoising=0.85&seedImageId=agile&guidance=5"
+          "&numInferenceSteps=3&alphaVelocity=0.5&maskImageId=mask_top_third_75", play=False)
+    page.page.wait_for_function("() => window.__riff.clips.length >= 1", timeout=120000)
+    body = bodies[0]
+    assert body["start"] == {"prompt": "lofi beat", "seed": 42, "denoising": 0.85, "guidance": 5}
+    assert body["end"]["seed"] == 43 and body["alpha"] == 0.5
+    assert body["num_inference_steps"] == 3 and body["seed_image_id"] == "agile"
+    assert body["mask_image_id"] == "mask_top_third_75"
+    assert page.page.input_value("#denoising") == "0.85"
+
+
+def test_starts_paused_then_pause_and_resume(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server, play=False)
+    assert page.page.get_attribute("#play", "title") == "Play"
+    page.page.wait_for_function("() => window.__riff.clips.length >= 2", timeout=120000)
+    time.sleep(0.5)
+    assert page.riff("transportSeconds") == 0 and len(requests(page)) == 2  # buffer full, nothing played
+    page.page.click("#play")
+    page.wait_for("window.__riff.transportSeconds > 2")
+    page.page.click("#play")
+    assert page.page.get_attribute("#play", "title") == "Play"
+    frozen = page.riff("transportSeconds")
+    time.sleep(1.0)
+    assert page.riff("transportSeconds") == pytest.approx(frozen, abs=0.05)
+    page.page.click("#play")
+    page.wait_for(f"window.__riff.transportSeconds > {frozen + 1}")
+
+
+def test_recovers_when_the_server_comes_back(open_page):
+    server = Server().start()
+    page = open_page()
+    try:
+        start(page, server)
+        page.wait_for("window.__riff.playing >= 1", timeout_s=120)
+        server.stop()
+        page.wait_for("window.__riff.state === 'retrying'", timeout_s=120)
+        page.screenshot("jam-retrying")
+        assert "retrying" in page.page.inner_text("#status")
+        received = len(page.riff("clips"))
+        server.start()
+        page.wait_for(f"window.__riff.clips.length > {received} && window.__riff.state !== 'retrying'", timeout_s=120)
+        assert_continuous(requests(page))
+    finally:
+        server.stop()
+        # The browser reports each refused request while the server was down; that is the test, not a bug.
+        page.errors = [e for e in page.errors if "Failed to load resource" not in e]
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (375, 812)])
+def test_layout_has_no_overlapping_controls(open_page, jam_server, width, height):
+    page = open_page(width=width, height=height)
+    start(page, jam_server, play=False)
+    page.page.wait_for_function("() => window.__riff.clips.length >= 1", timeout=120000)
+    ids = ["play", "share-button", "settings-button", "prompt-input", "dice"]
+    boxes = {i: page.page.locator(f"#{i}").bounding_box() for i in ids}
+    for name, box in boxes.items():
+        assert box and box["x"] >= 0 and box["y"] >= 0, name
+        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, name
+    for a in ids:
+        for b in ids:
+            if a < b:
+                p, q = boxes[a], boxes[b]
+                overlap = (p["x"] < q["x"] + q["width"] and q["x"] < p["x"] + p["width"]
+                           and p["y"] < q["y"] + q["height"] and q["y"] < p["y"] + p["height"])
+                assert not overlap, (a, b)
+    page.screenshot(f"jam-{width}x{height}")
+
+
+def test_settings_share_and_jump(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server)
+    page.wait_for("window.__riff.playing >= 1")
+    page.page.click("#settings-button")
+    page.page.select_option("#denoising", "0.95")
+    assert "bpm" in page.page.inner_text("#seed-image")
+    page.wait_for("document.querySelectorAll('#debug-rows tr').length >= 1")
+    assert page.page.locator("#debug-rows tr.playing").count() == 1
+    page.page.click("[data-close=settings]")
+    page.page.click("#share-button")
+    link = page.page.input_value("#share-link")
+    assert "prompt=jazz+piano" in link and "seed=" in link
+    assert page.page.get_attribute("#share-clip", "download") == "jazz_piano.wav"
+    page.page.click("[data-close=share]")
+    page.page.click("#prompts .current")
+    page.page.wait_for_function(
+        "() => window.__riff.requests.slice(-1)[0] && window.__riff.requests.slice(-1)[0].alpha === 0.25", timeout=120000)
+
+
+def test_long_session_keeps_memory_bounded(open_page, jam_server):
+    """A long session at 40x speed (RIFFUSION_LONG_CLIPS clips, default 60): every request is answered with
+    one recorded real response, so only the page is measured (meshes, textures, audio buffers, JS heap)."""
+    import os
+
+    total = int(os.environ.get("RIFFUSION_LONG_CLIPS", "60"))
+    body = {"alpha": 0.25, "num_inference_steps": 2, "seed_image_id": "og_beat", "audio_format": "wav",
+            "image_format": "jpeg", "start": {"prompt": "a", "seed": 1}, "end": {"prompt": "a", "seed": 2}}
+    recorded = httpx.post(f"{jam_server.url}/api/v1/generate", json=body, timeout=120).text
+    page = open_page()
+    page.page.route("**/api/v1/generate", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=recorded))
+    start(page, jam_server, speed=40)
+    heap = {}
+    for target in (total // 4, total):
+        page.wait_for(f"window.__riff.playing >= {target}", timeout_s=10 * target)
+        page.page.evaluate("window.gc && window.gc()")
+        heap[target] = page.page.evaluate("performance.memory.usedJSHeapSize")
+        assert page.riff("meshCount") <= 12 and page.riff("textureCount") <= 12
+        assert page.riff("buffersHeld") <= 8
+    first, last = heap[total // 4], heap[total]
+    print(f"long session: {total} clips, heap {first / 2**20:.1f} -> {last / 2**20:.1f} MiB, "
+          f"meshes {page.riff('meshCount')}, textures {page.riff('textureCount')}, buffers {page.riff('buffersHeld')}")
+    assert last < first * 1.5 + 8 * 2**20
