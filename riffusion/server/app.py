@@ -64,7 +64,8 @@ class ServerState:
         )
         self._responses: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
         self._lock = threading.Lock()
-        self.default_steps = int(getattr(pipeline, "default_num_inference_steps", 25))
+        config_steps = getattr(getattr(pipeline, "config", None), "num_inference_steps", None)
+        self.default_steps = int(getattr(pipeline, "default_num_inference_steps", None) or config_steps or 25)
         self.web_steps = settings.num_inference_steps or self.default_steps
         self.started_at = time.time()
 
