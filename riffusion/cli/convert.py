@@ -22,9 +22,17 @@ COMMANDS = (
 _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png")
 
 
-def _params(*, stereo: bool, sample_rate: int, **fields: T.Any):
+_SPECTROGRAM_OPTIONS = (
+    "step_size_ms", "num_frequencies", "min_frequency", "max_frequency", "window_duration_ms",
+    "padded_duration_ms", "power_for_image",
+)
+
+
+def _params(*, stereo: bool, sample_rate: int, options: dict[str, T.Any]):
+    """SpectrogramParams from a command's spectrogram options (its keyword arguments of those names)."""
     from riffusion.spectrogram_params import SpectrogramParams
 
+    fields = {name: options[name] for name in _SPECTROGRAM_OPTIONS}
     return SpectrogramParams(stereo=stereo, sample_rate=sample_rate, **fields)
 
 
@@ -49,17 +57,7 @@ def audio_to_image(
 
     _check_image_extension(image)
     waveform, sample_rate = read_audio(audio)
-    params = _params(
-        stereo=stereo,
-        sample_rate=sample_rate,
-        step_size_ms=step_size_ms,
-        num_frequencies=num_frequencies,
-        min_frequency=min_frequency,
-        max_frequency=max_frequency,
-        window_duration_ms=window_duration_ms,
-        padded_duration_ms=padded_duration_ms,
-        power_for_image=power_for_image,
-    )
+    params = _params(stereo=stereo, sample_rate=sample_rate, options=locals())
     converter = SpectrogramImageConverter(params=params, device=device)
     save_image(converter.image_from_waveform(waveform, sample_rate), image)
     print(f"Wrote {image}")
@@ -217,17 +215,7 @@ def audio_to_images_batch(
     if image_extension not in _IMAGE_EXTENSIONS:
         raise ValueError(f"unsupported --image-extension {image_extension!r}; expected one of {list(_IMAGE_EXTENSIONS)}")
     paths = _audio_files(audio_dir, "*", limit)
-    params = _params(
-        stereo=not mono,
-        sample_rate=sample_rate,
-        step_size_ms=step_size_ms,
-        num_frequencies=num_frequencies,
-        min_frequency=min_frequency,
-        max_frequency=max_frequency,
-        window_duration_ms=window_duration_ms,
-        padded_duration_ms=padded_duration_ms,
-        power_for_image=power_for_image,
-    )
+    params = _params(stereo=not mono, sample_rate=sample_rate, options=locals())
     converter = SpectrogramImageConverter(params=params, device=device)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
