@@ -219,9 +219,28 @@ class Jam {
       output.gain.value = this.volume;
       compressor.connect(output).connect(context.destination);
       this.audio = { context, compressor, output };
+      this.startRecorder(output);
       context.suspend();
     }
     return this.audio.context;
+  }
+
+  // Record what is heard (Opus, ~64 kbit/s: a few MB per hour) for "download the whole session".
+  startRecorder(output) {
+    this.recording = [];
+    try {
+      const tap = this.audio.context.createMediaStreamDestination();
+      output.connect(tap);
+      const mimeType = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm"]
+        .find((type) => window.MediaRecorder && MediaRecorder.isTypeSupported(type));
+      if (!mimeType) return;
+      this.recorder = new MediaRecorder(tap.stream, { mimeType, audioBitsPerSecond: 64000 });
+      this.recorder.ondataavailable = (event) => { if (event.data.size) this.recording.push(event.data); };
+      this.recorder.start(1000); // a chunk every second, so a download is never more than 1 s behind
+    } catch (error) {
+      console.warn("session recording unavailable:", error.message);
+      this.recorder = null;
+    }
   }
 
   setVolume(value) {
@@ -371,10 +390,16 @@ class Jam {
     return clip ? clip.prompt : this.history[this.history.length - 1];
   }
 
-  // Everything heard so far as one WAV file (what is still in memory: the last clips' PCM).
-  sessionWav() {
+  // Everything heard so far: the recording of the output, or (without MediaRecorder) the clips whose
+  // PCM is still in memory as WAV.
+  sessionAudio() {
+    if (this.recorder && this.recording.length) {
+      const type = this.recorder.mimeType.split(";")[0];
+      return { blob: new Blob(this.recording, { type }), extension: type.endsWith("ogg") ? "ogg" : "webm" };
+    }
     const buffers = this.clips.filter((c) => c.buffer && (c.state === "played" || c.state === "playing")).map((c) => c.buffer);
-    return encodeWav(buffers);
+    const blob = encodeWav(buffers);
+    return blob ? { blob, extension: "wav" } : null;
   }
 }
 
@@ -494,10 +519,12 @@ const ui = {
     link.searchParams.set("denoising", jam.settings.denoising);
     link.searchParams.set("seedImageId", jam.settings.seedImageId);
     $("share-link").value = link.toString();
-    const session = jam.sessionWav();
+    const session = jam.sessionAudio();
     if (session) {
-      $("share-session").href = URL.createObjectURL(session);
-      $("share-session").download = `riffusion_session_${slug(jam.history[0] || "")}.wav`;
+      if (this.sessionUrl) URL.revokeObjectURL(this.sessionUrl);
+      this.sessionUrl = URL.createObjectURL(session.blob);
+      $("share-session").href = this.sessionUrl;
+      $("share-session").download = `riffusion_session_${slug(jam.history[0] || "")}.${session.extension}`;
     }
   },
 
@@ -575,6 +602,7 @@ window.__riff = Object.freeze({
   get textureCount() { return jam.timeline ? jam.timeline.textureCount : 0; },
   get buffersHeld() { return jam.clips.filter((c) => c.buffer).length; },
   get isPlaying() { return jam.isPlaying; },
+  get recordedChunks() { return jam.recording ? jam.recording.length : 0; },
 });
 
 jam.init();

@@ -203,7 +203,10 @@ def test_settings_share_and_jump(open_page, jam_server):
     page.wait_for("document.querySelectorAll('#debug-rows tr').length >= 1")
     assert page.page.locator("#debug-rows tr.playing").count() == 1
     page.page.click("[data-close=settings]")
+    page.wait_for("window.__riff.recordedChunks >= 1")
     page.page.click("#share-button")
+    assert page.page.get_attribute("#share-session", "href").startswith("blob:")
+    assert page.page.get_attribute("#share-session", "download").startswith("riffusion_session_jazz_piano.")
     link = page.page.input_value("#share-link")
     assert "prompt=jazz+piano" in link and "seed=" in link
     assert page.page.get_attribute("#share-clip", "download") == "jazz_piano.wav"
@@ -237,3 +240,15 @@ def test_long_session_keeps_memory_bounded(open_page, jam_server):
     print(f"long session: {total} clips, heap {first / 2**20:.1f} -> {last / 2**20:.1f} MiB, "
           f"meshes {page.riff('meshCount')}, textures {page.riff('textureCount')}, buffers {page.riff('buffersHeld')}")
     assert last < first * 1.5 + 8 * 2**20
+
+
+def test_idle_pause_is_a_non_blocking_dialog(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server, query="prompt=jazz+piano&seed=10&idleMinutes=0.05", speed=1)
+    page.wait_for("window.__riff.state === 'paused-idle'", timeout_s=60)
+    assert page.page.is_visible("#idle") and page.page.get_attribute("#play", "title") == "Play"
+    type_prompt(page, "still here")  # the page stays usable while the dialog shows
+    assert page.riff("upNext") == "still here"
+    page.page.click("#idle-continue")
+    page.wait_for("window.__riff.isPlaying && window.__riff.state !== 'paused-idle'")
+    assert not page.page.is_visible("#idle")
