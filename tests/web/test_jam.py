@@ -70,11 +70,12 @@ def test_same_prompt_steps_the_seed(open_page, jam_server):
 
 def test_typed_prompt_makes_a_transition(open_page, jam_server):
     page = open_page()
-    start(page, jam_server)
-    wait_requests(page, 2)
+    start(page, jam_server, play=False)  # paused with a full buffer: the segment cannot roll over yet
+    page.page.wait_for_function("() => window.__riff.clips.length >= 2", timeout=120000)
     type_prompt(page, "heavy metal")
     assert page.page.input_value("#prompt-input") == ""
     assert page.riff("upNext") == "heavy metal"
+    page.page.click("#play")
     page.page.wait_for_function(
         "() => window.__riff.requests.filter(r => r.end.prompt === 'heavy metal').length >= 5", timeout=150000)
     reqs = requests(page)
@@ -106,7 +107,7 @@ def test_second_prompt_before_rollover_replaces_the_first(open_page, jam_server)
 
 def test_prompt_typed_during_a_transition_makes_another(open_page, jam_server):
     page = open_page()
-    start(page, jam_server)
+    start(page, jam_server, speed=2)  # slow enough that the second prompt lands inside the transition
     type_prompt(page, "dubstep")
     page.page.wait_for_function("() => window.__riff.requests.some(r => r.end.prompt === 'dubstep')", timeout=150000)
     type_prompt(page, "string quartet")
