@@ -62,7 +62,9 @@ class ServerState:
             max_batch_size=settings.max_batch_size,
             batch_wait_s=settings.batch_wait_ms / 1000.0,
         )
-        self._responses: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
+        self._responses: collections.OrderedDict[tuple, tuple[dict, int]] = collections.OrderedDict()
+        self._cached_bytes = 0
+        self._cache_hits = 0
         self._lock = threading.Lock()
         config_steps = getattr(getattr(pipeline, "config", None), "num_inference_steps", None)
         self.default_steps = int(getattr(pipeline, "default_num_inference_steps", None) or config_steps or 25)
@@ -100,17 +102,27 @@ class ServerState:
         with self._lock:
             if key in self._responses:
                 self._responses.move_to_end(key)
-                return self._responses[key]
+                self._cache_hits += 1
+                return self._responses[key][0]
         return None
 
     def remember(self, key: tuple, response: dict) -> None:
-        if self.settings.cache_size <= 0:
+        """Keep an encoded response, least recently used out first, bounded in count and in bytes."""
+        size = sum(len(value) for value in response.values() if isinstance(value, str))
+        if self.settings.cache_size <= 0 or size > self.settings.cache_max_bytes:
             return
         with self._lock:
-            self._responses[key] = response
-            self._responses.move_to_end(key)
-            while len(self._responses) > self.settings.cache_size:
-                self._responses.popitem(last=False)
+            if key in self._responses:
+                self._cached_bytes -= self._responses.pop(key)[1]
+            self._responses[key] = (response, size)
+            self._cached_bytes += size
+            while len(self._responses) > self.settings.cache_size or self._cached_bytes > self.settings.cache_max_bytes:
+                self._cached_bytes -= self._responses.popitem(last=False)[1][1]
+
+    @property
+    def cache_stats(self) -> dict:
+        with self._lock:
+            return {"entries": len(self._responses), "bytes": self._cached_bytes, "hits": self._cache_hits}
 
 
 def get_state(request: Request) -> ServerState:
@@ -374,6 +386,7 @@ def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> Fa
             "queue_size": settings.queue_size,
             "uptime_s": round(time.time() - state.started_at, 1),
             "stats": dict(state.worker.stats),
+            "cache": state.cache_stats,
         }
 
     # --- the web app --------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ class ServerSettings:
     batch_wait_ms: float = 15.0  # how long the worker waits for company before running a lone request
     request_timeout_s: float = 120.0
     cache_size: int = 64  # identical requests answered from memory (encoded responses)
+    cache_max_bytes: int = 48 * 1024 * 1024  # and at most this much of them (a WAV clip is ~1.2 MB)
     max_body_bytes: int = 64 * 1024
     max_prompt_chars: int = 2000
     max_inference_steps: int = 150
@@ -37,6 +38,7 @@ class ServerSettings:
             "batch_wait_ms": self.batch_wait_ms >= 0,
             "request_timeout_s": self.request_timeout_s > 0,
             "cache_size": self.cache_size >= 0,
+            "cache_max_bytes": self.cache_max_bytes >= 0,
             "max_body_bytes": self.max_body_bytes >= 1024,
             "max_inference_steps": self.max_inference_steps >= 1,
             "num_inference_steps": self.num_inference_steps is None

@@ -4,8 +4,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ def wait_healthy(url: str, timeout: float = 120.0, process=None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{process.stdout.read()}")
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server_log(process)}")
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
                 return
@@ -31,12 +33,24 @@ def wait_healthy(url: str, timeout: float = 120.0, process=None) -> None:
     raise TimeoutError(f"server at {url} not healthy after {timeout} s")
 
 
+def server_log(process) -> str:
+    """The last 20,000 characters a server subprocess printed."""
+    return Path(process.log_path).read_text(errors="replace")[-20000:]
+
+
 def start_server_process(*args: str, port: int):
+    """``riffusion serve --model tiny-random`` on ``port``; its output goes to ``process.log_path``.
+
+    A file, not a pipe: nobody reads a pipe while the server runs, and once its buffer is full (about
+    64 KiB of access log, a few hundred requests) every write, and so the server, blocks.
+    """
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "riffusion", "serve", "--model", "tiny-random", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+    with tempfile.NamedTemporaryFile("w", prefix="riffusion-serve-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "riffusion", "serve", "--model", "tiny-random", "--port", str(port), *args],
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+    process.log_path = log.name
     return process
 
 
@@ -55,6 +69,7 @@ def server_process():
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        Path(process.log_path).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

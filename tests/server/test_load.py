@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import threading
 import time
 
 import httpx
@@ -94,25 +95,74 @@ def _rss_kib(pid: int) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
+SOAK_BAD_BODIES = [b'{"alpha": 0.5,', b"[]", b'{"alpha": 2, "start": {"prompt": "a", "seed": 1}, "end": {}}',
+                   b'{"alpha": 0, "seed_image_id": "../etc/passwd"}']
+
+
 @pytest.mark.slow
 def test_soak_many_clients(server_process, server_url):
-    """Clients for RIFFUSION_SOAK_S seconds (default 30): only 200s and clean 503s, memory flat."""
+    """RIFFUSION_SOAK_CLIENTS clients (default 12) for RIFFUSION_SOAK_S seconds (default 30), a mix of new
+    and repeated requests on both APIs, garbage and clients that hang up: valid requests get 200 or a clean
+    503, garbage a 4xx, the server log shows no traceback and memory stays flat after the first seconds."""
+    from .conftest import server_log
+
     duration = float(os.environ.get("RIFFUSION_SOAK_S", "30"))
-    server_pid = server_process.pid
-    rss_start = _rss_kib(server_pid)
-    deadline = time.monotonic() + duration
-    counts: dict[int, int] = {}
+    clients = int(os.environ.get("RIFFUSION_SOAK_CLIENTS", "12"))
+    pid = server_process.pid
+    rss = {"start": _rss_kib(pid)}
+    started = time.monotonic()
+    deadline = started + duration
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def count(kind):
+        with lock:
+            counts[kind] = counts.get(kind, 0) + 1
 
     def client(i):
-        seed = 1000 * i
-        while time.monotonic() < deadline:
-            seed += 1
-            status = _post(server_url, clip_body(seed=seed % 5 + 10 * i, steps=2)).status_code
-            counts[status] = counts.get(status, 0) + 1
+        n = 0
+        with httpx.Client(timeout=120) as http:
+            while time.monotonic() < deadline:
+                n += 1
+                if "warm" not in rss and time.monotonic() - started > min(5.0, duration / 4):
+                    rss["warm"] = _rss_kib(pid)
+                if n % 7 == 0:  # garbage
+                    response = http.post(f"{server_url}/run_inference/", content=SOAK_BAD_BODIES[n % 4])
+                    count("garbage 4xx" if 400 <= response.status_code < 500 else f"garbage {response.status_code}")
+                    continue
+                if n % 11 == 0:  # a client that hangs up before its clip is made
+                    try:
+                        http.post(f"{server_url}/run_inference/", json=clip_body(seed=10**6 * i + n), timeout=0.05)
+                        count("impatient 200")
+                    except httpx.TimeoutException:
+                        count("impatient left")
+                    continue
+                seed = n % 4 if n % 3 == 0 else 10**6 * i + n  # a third are popular (cached/shared) requests
+                if n % 2:
+                    response = http.post(f"{server_url}/run_inference/", json=clip_body(seed=seed, steps=2))
+                else:
+                    response = http.post(f"{server_url}/api/v1/generate",
+                                         json={**clip_body(seed=seed, steps=2), "audio_format": "wav"})
+                count(str(response.status_code))
+                if response.status_code == 503:
+                    assert int(response.headers["retry-after"]) >= 1 and response.json()["detail"]
 
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(client, range(8)))
-    rss_end = _rss_kib(server_pid)
-    print(f"soak: {duration:.0f} s, responses {counts}, RSS {rss_start / 1024:.0f} -> {rss_end / 1024:.0f} MiB")
-    assert set(counts) <= {200, 503} and counts.get(200, 0) > 0
-    assert rss_end < rss_start * 1.5 + 200 * 1024
+    samples = []  # (seconds, RSS MiB) every 5 s
+
+    def sample():
+        while time.monotonic() < deadline:
+            samples.append((round(time.monotonic() - started), round(_rss_kib(pid) / 1024)))
+            time.sleep(5)
+
+    with concurrent.futures.ThreadPoolExecutor(clients + 1) as pool:
+        list(pool.map(lambda i: sample() if i == clients else client(i), range(clients + 1)))
+    health = httpx.get(f"{server_url}/api/v1/health", timeout=30).json()
+    rss["end"] = _rss_kib(pid)
+    mib = {k: round(v / 1024) for k, v in rss.items()}
+    print(f"\nsoak: {clients} clients for {duration:.0f} s: {counts}; worker {health['stats']}; "
+          f"cache {health['cache']}; RSS MiB {mib}; RSS over time {samples}")
+    assert set(counts) <= {"200", "503", "garbage 4xx", "impatient 200", "impatient left"}, counts
+    assert counts.get("200", 0) > 0
+    log = server_log(server_process)
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+    assert rss["end"] - rss.get("warm", rss["start"]) < 64 * 1024, mib  # flat: under 64 MiB of growth
