@@ -119,4 +119,10 @@ def test_script_reproduces_the_shipped_images(tmp_path):
     for row in shipped:
         new = np.asarray(Image.open(tmp_path / row["file"]).convert("RGB"), dtype=np.int16)
         old = np.asarray(Image.open(SEED_IMAGES_DIR / row["file"]).convert("RGB"), dtype=np.int16)
-        assert np.abs(new - old).max() <= 1, f"{row['id']} changed: rerun scripts/make_seed_images.py"
+        # Same sound up to float noise: numpy/torch builds differ in their last bits, and truncation to
+        # 8 bits after the 0.25 power turns such noise into a step of 1-2 grey levels in a few quiet pixels.
+        diff = np.abs(new - old)
+        assert diff.max() <= 3 and (diff > 1).mean() < 1e-3 and diff.mean() < 0.2, (
+            f"{row['id']} changed (max {diff.max()}, {(diff > 1).sum()} pixels off by more than 1): "
+            "rerun scripts/make_seed_images.py"
+        )
