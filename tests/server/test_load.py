@@ -33,6 +33,21 @@ def test_identical_requests_are_answered_once(in_process_server):
         assert stats["clips"] == 1
 
 
+def test_response_cache_is_bounded_in_bytes(in_process_server):
+    """A cache with room for about two and a half clips keeps two: the oldest goes, the newest is a hit."""
+    bodies = [clip_body(seed=400 + i) for i in range(3)]
+    with in_process_server() as server:
+        size = len(_post(server.url, bodies[0]).text)  # ~ the encoded image and audio of one clip
+    with in_process_server(cache_size=64, cache_max_bytes=int(2.5 * size)) as server:
+        for body in bodies:
+            assert _post(server.url, body).status_code == 200
+        cache = httpx.get(f"{server.url}/api/v1/health").json()["cache"]
+        assert 1 <= cache["entries"] <= 2 and cache["bytes"] <= 2.5 * size, (cache, size)
+        assert _post(server.url, bodies[-1]).status_code == 200
+        health = httpx.get(f"{server.url}/api/v1/health").json()
+        assert health["cache"]["hits"] == 1 and health["stats"]["clips"] == 3
+
+
 def test_full_queue_answers_503_with_retry_after(in_process_server):
     with in_process_server(queue_size=2, max_batch_size=1, batch_wait_ms=0, cache_size=0) as server:
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
