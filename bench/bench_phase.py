@@ -163,6 +163,11 @@ def print_table(report: dict, clips: int) -> None:
             f"{med(row['gain_db']):>8.1f} {med(row['sc_orig']):>14.1f}"
         )
     print(f"(inverse mel alone, included above: {med(report['inverse_mel_seconds']):.3f} s/clip)")
+    default = next(row for name, row in rows.items() if name.startswith("default"))
+    speed, gain = med(default["speedup"]), med(default["gain_db"])
+    verdict = "met" if speed >= 10 and gain >= 10 else "not met"
+    print(f"target (default >= 10x faster and >= 10 dB better mel SC than the baseline): {verdict} "
+          f"({speed:.1f}x, {gain:+.1f} dB)")
 
 
 def bench_end_to_end(models: list[str], phases: list[str], steps: int, repeats: int) -> dict:
@@ -208,6 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="timing repeats per clip (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iters", type=int, nargs="*", default=[8, 16, 32], help="GL iterations after PGHI")
+    parser.add_argument("--mel-iters", type=int, nargs="*", default=[16, 48],
+                        help="mel-constrained GL iterations of mel-griffin-lim (besides the default)")
     parser.add_argument("--e2e", action="store_true", help="also time text -> audio file end to end")
     parser.add_argument("--e2e-models", nargs="*", default=["tiny-random", "riffusion-small-v1"])
     parser.add_argument("--e2e-only", action="store_true", help="skip the image -> audio table")
@@ -224,7 +231,10 @@ def main(argv=None) -> int:
         clips = load_clips(tracks, args.clips)
         methods = [(BASELINE, baseline), ("griffin-lim (32)", ours("griffin-lim", None)), ("pghi", ours("pghi", 0))]
         methods += [(f"pghi+griffin-lim ({n})", ours("pghi+griffin-lim", n)) for n in args.iters]
-        methods.append((f"default = {phase.DEFAULT_METHOD} ({phase.PGHI_GL_ITERS})", ours("default", None)))
+        methods += [(f"mel-griffin-lim ({phase.MEL_GL_WARMUP_ITERS} + {n})", ours("mel-griffin-lim", n))
+                    for n in args.mel_iters]
+        methods.append((f"default = {phase.DEFAULT_METHOD} ({phase.MEL_GL_WARMUP_ITERS} + {phase.MEL_GL_ITERS})",
+                        ours("default", None)))
         report = bench_image_to_audio(clips, methods, args.seed, args.repeats)
         report["clips"] = [label for label, _ in clips]
         print_table(report, len(clips))

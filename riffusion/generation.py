@@ -65,7 +65,7 @@ def check_phase(phase: str) -> str:
     """``phase`` if it names a phase method (see :mod:`riffusion.phase`), else ValueError listing them."""
     from riffusion import phase as phase_module
 
-    names = [*phase_module.METHODS, "default"]
+    names = phase_module.method_names()
     if phase not in names:
         raise ValueError(f"unknown phase method {phase!r}; expected one of {', '.join(names)}")
     return phase
@@ -149,7 +149,8 @@ def generate_clip(
     inputs : InferenceInput
         Seed image and mask come from ``inputs.seed_image_id`` / ``mask_image_id`` unless given.
     phase : str
-        Phase reconstruction method: "default", "griffin-lim", "pghi", "pghi+griffin-lim".
+        Phase reconstruction method: "default" (= "mel-griffin-lim"), "griffin-lim", "pghi",
+        "pghi+griffin-lim", "mel-griffin-lim".
     width : int, optional
         Image columns (10 ms each with the default parameters); the seed loop is repeated to fill them.
     apply_filters : bool

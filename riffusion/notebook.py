@@ -147,7 +147,7 @@ def text_to_audio(
     width : int, optional
         Columns of 10 ms: 512 = 5.11 s, 1024 = 10.23 s (the seed loop is repeated).
     phase : str
-        "default", "pghi", "griffin-lim" or "pghi+griffin-lim".
+        "default", "pghi", "griffin-lim", "pghi+griffin-lim" or "mel-griffin-lim".
     """
     return interpolate(prompt, prompt, seed=seed, end_seed=seed, alpha=0.0, negative_prompt=negative_prompt,
                        model=model, num_inference_steps=num_inference_steps, guidance=guidance, denoising=denoising,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import typing as T
+import warnings
 
 import numpy as np
 import torch
@@ -221,6 +222,8 @@ class _InverseMel(T.NamedTuple):
     operator: torch.Tensor  # (support_bins, n_mels): pseudo-inverse restricted to bins the filters touch
     support_bins: int  # linear bins [0, support_bins) carry weight; the rest are always zero
     n_freqs: int
+    fb: torch.Tensor  # (n_mels, support_bins) filterbank, sparse CSR: each bin feeds at most two filters
+    fb_t: torch.Tensor  # (support_bins, n_mels), its transpose, sparse CSR
 
 
 @functools.lru_cache(maxsize=8)
@@ -229,7 +232,19 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     touched = torch.nonzero(fb.sum(0) > 0).flatten()
     support = int(touched.max()) + 1 if touched.numel() else 1
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
-    return _InverseMel(operator, support, fb.shape[1])
+    dense = fb[:, :support].to(torch.float32)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": a matrix product is all we use
+        warnings.simplefilter("ignore", UserWarning)
+        sparse = dense.to_sparse_csr().to(device), dense.T.contiguous().to_sparse_csr().to(device)
+    return _InverseMel(operator, support, fb.shape[1], *sparse)
+
+
+def _sparse_mm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix @ x`` for a sparse (m, k) matrix and x of shape (..., k, n)."""
+    k, n = x.shape[-2:]
+    columns = x.reshape(-1, k, n).transpose(0, 1).reshape(k, -1)
+    out = (matrix @ columns).reshape(matrix.shape[0], -1, n).transpose(0, 1)
+    return out.reshape(*x.shape[:-2], matrix.shape[0], n)
 
 
 def mel_to_linear(mel: ArrayLike, params: SpectrogramParams, *, refine_iters: int = 4) -> torch.Tensor:
@@ -264,13 +279,11 @@ def mel_to_linear(mel: ArrayLike, params: SpectrogramParams, *, refine_iters: in
     m = m.clamp_min(0)
     linear = torch.matmul(inv.operator, m).clamp_min_(0)
     if refine_iters:
-        fb = mel_matrix(params)[:, : inv.support_bins].to(m.device)
-        fb_t = fb.T.contiguous()
-        numerator = torch.matmul(fb_t, m)
+        numerator = _sparse_mm(inv.fb_t, m)
         eps = 1e-12 * float(m.amax()) + 1e-30 if m.numel() else 1e-30
         linear.add_(eps)
         for _ in range(refine_iters):
-            linear.mul_(numerator / (torch.matmul(fb_t, torch.matmul(fb, linear)) + eps))
+            linear.mul_(numerator / (_sparse_mm(inv.fb_t, _sparse_mm(inv.fb, linear)) + eps))
     pad = inv.n_freqs - inv.support_bins
     if pad:
         linear = torch.nn.functional.pad(linear, (0, 0, 0, pad))
@@ -288,7 +301,7 @@ def mel_to_waveform(
     """Synthesise audio from a mel magnitude spectrogram.
 
     Inverse mel (:func:`mel_to_linear`), then phase reconstruction by ``phase`` (see
-    :mod:`riffusion.phase`).
+    :mod:`riffusion.phase`); the default refines against ``mel`` itself (``"mel-griffin-lim"``).
 
     Parameters
     ----------
@@ -317,4 +330,6 @@ def mel_to_waveform(
         num_iters=num_iters,
         generator=generator,
         length=params.num_samples(linear.shape[-1]),
+        mel=_as_tensor(mel).to(linear.device).clamp_min(0),
+        mel_basis=mel_matrix(params),
     )

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from riffusion import phase
+from riffusion import phase, spectral
+from riffusion.metrics import mel_consistency
 from riffusion.metrics import spectral_convergence
 from riffusion.spectrogram_params import SpectrogramParams
 
@@ -137,7 +138,8 @@ def test_silent_input_is_silent_and_finite():
 
 def test_methods_registry_and_default():
     assert {"griffin-lim", "pghi", "pghi+griffin-lim"} <= set(phase.METHODS)
-    assert phase.DEFAULT_METHOD in phase.METHODS
+    assert phase.DEFAULT_METHOD in phase.MEL_METHODS and phase.LINEAR_DEFAULT_METHOD in phase.METHODS
+    assert phase.method_names()[-1] == "default" and "mel-griffin-lim" in phase.method_names()
 
 
 def test_unknown_method_names_the_choices(magnitude):
@@ -195,3 +197,73 @@ def test_other_geometries(n_fft, win, hop, method, signal):
     assert out.shape == (1, 8000) and torch.isfinite(out).all()
     rebuilt = stft(out, n_fft, hop, win).abs()
     assert spectral_convergence(rebuilt, mag) < -12.0
+
+
+# --- Griffin-Lim against the mel spectrogram ----------------------------------------------------------
+
+# The test geometry as SpectrogramParams: 8 kHz, hop 64, window 256 zero-padded to 1024, 64 mel bins.
+MEL_PARAMS = SpectrogramParams(sample_rate=8000, step_size_ms=8, window_duration_ms=32, padded_duration_ms=128,
+                               num_frequencies=64, max_frequency=4000)
+
+
+@pytest.fixture(scope="module")
+def mel(signal):
+    return spectral.waveform_to_mel(signal, MEL_PARAMS)
+
+
+def test_mel_params_match_the_test_geometry():
+    assert (MEL_PARAMS.n_fft, MEL_PARAMS.win_length, MEL_PARAMS.hop_length) == (N_FFT, WIN, HOP)
+
+
+def test_mel_griffin_lim_contract(mel):
+    basis = spectral.mel_matrix(MEL_PARAMS)
+    init = torch.zeros(2, 3, HOP * (mel.shape[-1] - 1)).normal_(generator=torch.Generator().manual_seed(0))
+    batch = torch.stack([mel, mel, mel], 1)  # (channels, clips, n_mels, frames)
+    out = phase.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, num_iters=3)
+    assert out.shape == init.shape and out.dtype == torch.float32 and torch.isfinite(out).all()
+    again = phase.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, num_iters=3)
+    assert torch.equal(out, again)  # deterministic: no randomness of its own
+    assert phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init[:, 0], length=999).shape == (2, 999)
+
+
+def test_mel_griffin_lim_errors(mel):
+    basis = spectral.mel_matrix(MEL_PARAMS)
+    init = torch.zeros(2, HOP * (mel.shape[-1] - 1))
+    with pytest.raises(ValueError, match="mel_basis"):
+        phase.mel_griffin_lim(mel, basis[:, :-1], **GEOMETRY, init=init)
+    with pytest.raises(ValueError, match="num_iters"):
+        phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, num_iters=-1)
+    with pytest.raises(ValueError, match="momentum"):
+        phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, momentum=1.0)
+    linear = spectral.mel_to_linear(mel, MEL_PARAMS)
+    with pytest.raises(ValueError, match="needs the mel spectrogram"):
+        phase.reconstruct_waveform(linear, **GEOMETRY, method="mel-griffin-lim")
+    with pytest.raises(ValueError, match="frames"):
+        phase.reconstruct_waveform(linear, **GEOMETRY, method="mel-griffin-lim", mel=mel[..., :-1], mel_basis=basis)
+
+
+def test_mel_griffin_lim_is_more_consistent_with_the_mel(signal, mel):
+    """Against the mel it came from, the mel-constrained method beats the linear default by a margin."""
+    linear_default = spectral.mel_to_waveform(mel, MEL_PARAMS, phase="pghi+griffin-lim")
+    mel_gl = spectral.mel_to_waveform(mel, MEL_PARAMS)  # the default
+    assert torch.equal(mel_gl, spectral.mel_to_waveform(mel, MEL_PARAMS, phase="mel-griffin-lim"))
+    before, after = mel_consistency(linear_default, mel, MEL_PARAMS), mel_consistency(mel_gl, mel, MEL_PARAMS)
+    assert after < before - 3.0, (before, after)
+    assert after < -25.0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SpectrogramParams(sample_rate=22050, step_size_ms=20, window_duration_ms=80, padded_duration_ms=80,
+                          num_frequencies=64),  # riffusion-small-v1: no zero padding, so no half grid
+        SpectrogramParams(sample_rate=8000, step_size_ms=10, window_duration_ms=25, padded_duration_ms=50,
+                          num_frequencies=40, max_frequency=4000),  # 400-point FFT: hop does not divide it
+    ],
+)
+def test_mel_griffin_lim_other_geometries(params, signal):
+    x = signal[:1, : params.sample_rate]
+    mel = spectral.waveform_to_mel(x, params)
+    out = spectral.mel_to_waveform(mel, params, num_iters=4)
+    assert out.shape == (1, params.num_samples(mel.shape[-1])) and torch.isfinite(out).all()
+    assert mel_consistency(out, mel, params) < -12.0
