@@ -600,6 +600,7 @@ window.__riff = Object.freeze({
   get settings() { return { ...jam.settings }; },
   get meshCount() { return jam.timeline ? jam.timeline.meshCount : 0; },
   get textureCount() { return jam.timeline ? jam.timeline.textureCount : 0; },
+  get softwareRendering() { return jam.timeline ? jam.timeline.software : null; },
   get buffersHeld() { return jam.clips.filter((c) => c.buffer).length; },
   get isPlaying() { return jam.isPlaying; },
   get recordedChunks() { return jam.recording ? jam.recording.length : 0; },

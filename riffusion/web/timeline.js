@@ -8,11 +8,35 @@ const UNITS_PER_SECOND = 1.0; // world units per second of audio
 const DEPTH = 4.0; // world units across the frequency axis
 const HEIGHT = 0.9; // world units of relief for the loudest bin
 const MAX_MESHES = 12; // bounded window: older planes are removed and their textures disposed
+// Without a GPU (a software WebGL such as SwiftShader or llvmpipe) every vertex and pixel is drawn by the
+// CPU that also decodes and schedules the audio: draw a coarser relief, without multisampling, at most
+// SOFTWARE_FPS frames per second, so the music never starves.
+const SOFTWARE_FPS = 15;
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software/i;
+
+// The WebGL renderer's name, from a throwaway context (antialiasing must be chosen before the real one).
+function rendererName() {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+    if (!gl) return "";
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "";
+    const lose = gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();
+    return String(name);
+  } catch (_) {
+    return "";
+  }
+}
 
 export class Timeline {
   constructor(canvas) {
     this.canvas = canvas;
-    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
+    this.rendererName = rendererName();
+    this.software = SOFTWARE_RENDERER.test(this.rendererName);
+    this.minFrameMs = this.software ? 1000 / SOFTWARE_FPS : 0; // ms between drawn frames
+    this.lastFrameAt = -Infinity; // performance.now() of the last drawn frame
+    this.renderer = new THREE.WebGLRenderer({ canvas, antialias: !this.software });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(0x07080c);
@@ -23,7 +47,7 @@ export class Timeline {
     light.position.set(2, 6, 4);
     this.scene.add(light);
     // One geometry for every clip: a unit plane, scaled per clip. Segments set the relief resolution.
-    this.geometry = new THREE.PlaneGeometry(1, 1, 256, 96);
+    this.geometry = this.software ? new THREE.PlaneGeometry(1, 1, 128, 48) : new THREE.PlaneGeometry(1, 1, 256, 96);
     this.geometry.rotateX(-Math.PI / 2); // lie on the ground; displacement then raises along +y
     const bar = new THREE.BoxGeometry(0.03, 1.4, DEPTH * 1.05);
     this.playhead = new THREE.Mesh(
@@ -93,8 +117,12 @@ export class Timeline {
     return this.materials.size;
   }
 
-  // Move the playhead and camera to the transport position (seconds) and draw a frame.
+  // Move the playhead and camera to the transport position (seconds) and draw a frame (unless one was
+  // drawn less than minFrameMs ago).
   render(seconds) {
+    const now = performance.now();
+    if (now - this.lastFrameAt < this.minFrameMs) return;
+    this.lastFrameAt = now;
     this.seconds = seconds;
     const x = seconds * UNITS_PER_SECOND;
     this.playhead.position.x = x;

@@ -218,11 +218,11 @@ def test_settings_share_and_jump(open_page, jam_server):
 
 
 def test_long_session_keeps_memory_bounded(open_page, jam_server):
-    """A long session at 40x speed (RIFFUSION_LONG_CLIPS clips, default 60): every request is answered with
+    """A long session at 40x speed (RIFFUSION_LONG_CLIPS clips, default 200): every request is answered with
     one recorded real response, so only the page is measured (meshes, textures, audio buffers, JS heap)."""
     import os
 
-    total = int(os.environ.get("RIFFUSION_LONG_CLIPS", "60"))
+    total = int(os.environ.get("RIFFUSION_LONG_CLIPS", "200"))
     body = {"alpha": 0.25, "num_inference_steps": 2, "seed_image_id": "og_beat", "audio_format": "wav",
             "image_format": "jpeg", "start": {"prompt": "a", "seed": 1}, "end": {"prompt": "a", "seed": 2}}
     recorded = httpx.post(f"{jam_server.url}/api/v1/generate", json=body, timeout=120).text
