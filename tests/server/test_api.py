@@ -3,6 +3,9 @@
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 
 import httpx
 import numpy as np
@@ -162,3 +165,11 @@ def test_unknown_routes_and_methods_are_json(server_url):
     assert httpx.get(f"{server_url}/nope").status_code == 404
     response = httpx.get(f"{server_url}/run_inference/")
     assert response.status_code == 405 and response.json()["detail"]
+
+
+@pytest.mark.parametrize("args, message", [(["--cache-mb", "-1"], "--cache-mb must be >= 0"),
+                                           (["--phase", "wavenet"], "unknown phase method 'wavenet'")])
+def test_serve_refuses_bad_settings_before_binding(args, message):
+    result = subprocess.run([sys.executable, "-m", "riffusion", "serve", "--model", "tiny-random", *args],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

@@ -118,7 +118,8 @@ SOAK_BAD_BODIES = [b'{"alpha": 0.5,', b"[]", b'{"alpha": 2, "start": {"prompt": 
 def test_soak_many_clients(server_process, server_url):
     """RIFFUSION_SOAK_CLIENTS clients (default 12) for RIFFUSION_SOAK_S seconds (default 30), a mix of new
     and repeated requests on both APIs, garbage and clients that hang up: valid requests get 200 or a clean
-    503, garbage a 4xx, the server log shows no traceback and memory stays flat after the first seconds."""
+    503, garbage a 4xx, the server log shows no traceback and memory stays flat after the first seconds
+    (apart from the bounded response cache filling up)."""
     from .conftest import server_log
 
     duration = float(os.environ.get("RIFFUSION_SOAK_S", "30"))
@@ -180,4 +181,7 @@ def test_soak_many_clients(server_process, server_url):
     assert counts.get("200", 0) > 0
     log = server_log(server_process)
     assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
-    assert rss["end"] - rss.get("warm", rss["start"]) < 64 * 1024, mib  # flat: under 64 MiB of growth
+    # Flat: besides what the response cache holds by design (bounded by --cache-mb), under 64 MiB
+    # of growth after the first seconds.
+    cached_kib = health["cache"]["bytes"] / 1024
+    assert rss["end"] - rss.get("warm", rss["start"]) < 64 * 1024 + cached_kib, (mib, health["cache"])
