@@ -544,9 +544,10 @@ def mel_griffin_lim(
     is what limits Griffin-Lim on it. Here each iteration keeps the consistent spectrum's own magnitude
     and rescales it by the mel-domain ratio ``mel / (mel_basis @ |STFT|)`` spread back over the bins
     through the filterbank (a multiplicative projection in the manner of Lee & Seung's NMF updates), then
-    the usual fast Griffin-Lim step follows (Perraudin et al., 2013). The STFT runs on a grid half as
-    fine as a 4x zero-padded ``n_fft`` (the mel of the full grid is read from it by interpolation, within
-    about -36 dB), so an iteration costs about two compact Griffin-Lim iterations.
+    the usual fast Griffin-Lim step follows (Perraudin et al., 2013). The STFT runs with half the FFT
+    size when the window allows (for Riffusion's 4x zero-padded window, 2x padding: the mel of the full
+    grid is read from it by interpolation, within about -36 dB), so an iteration costs about two compact
+    Griffin-Lim iterations.
 
     Parameters
     ----------
@@ -570,7 +571,7 @@ def mel_griffin_lim(
     -------
     torch.Tensor, shape (..., length), float32, in the units of ``mel``
     """
-    mel = torch.as_tensor(mel)
+    mel, mel_basis = torch.as_tensor(mel), torch.as_tensor(mel_basis)
     if mel.ndim < 2 or mel_basis.ndim != 2 or mel_basis.shape != (mel.shape[-2], n_fft // 2 + 1):
         raise ValueError(
             f"mel must be (..., n_mels, frames) and mel_basis (n_mels, n_fft // 2 + 1 = {n_fft // 2 + 1}); "
