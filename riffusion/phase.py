@@ -487,6 +487,15 @@ def _reduced_grid(n_fft: int, win_length: int, ratio: int) -> int:
     return n_fft
 
 
+def _sparse_csr(matrix: torch.Tensor, device) -> torch.Tensor:
+    """``matrix`` as a float32 sparse CSR tensor on ``device``, for the filterbank products here and in
+    :mod:`riffusion.spectral` (torch's "sparse CSR support is in beta" warning silenced: a matrix-dense
+    product is all they use)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return matrix.to(torch.float32).to_sparse_csr().to(device)
+
+
 _MEL_GRIDS: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
 
 
@@ -516,9 +525,7 @@ def _mel_on_grid(mel_basis: torch.Tensor, n: int, n_fft: int, device) -> tuple[t
     support = int(touched.max()) + 1 if touched.numel() else 1
     basis, weight = basis[:, :support], weight[:support]
     back = (basis / weight.clamp_min(1e-30)).T.contiguous()
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": two matrix products are all we use
-        warnings.simplefilter("ignore", UserWarning)
-        value = (basis.float().to_sparse_csr().to(device), back.float().to_sparse_csr().to(device), support)
+    value = (_sparse_csr(basis, device), _sparse_csr(back, device), support)
     _MEL_GRIDS[key] = (mel_basis, value)
     while len(_MEL_GRIDS) > 8:
         _MEL_GRIDS.popitem(last=False)
@@ -785,7 +792,8 @@ def reconstruct_waveform(
                 f"mel {tuple(mel.shape)} must have the leading dimensions and frames of magnitude "
                 f"{tuple(magnitude.shape)}"
             )
-        extra = {"mel": mel, "mel_basis": torch.as_tensor(mel_basis).to(magnitude.device)}
+        # the basis stays where it is: its operators are derived once and cached per device
+        extra = {"mel": mel, "mel_basis": torch.as_tensor(mel_basis)}
     fn = METHODS.get(name) or MEL_METHODS[name]
     return fn(
         magnitude,

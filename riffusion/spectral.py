@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import math
 import typing as T
-import warnings
 
 import numpy as np
 import torch
 
+from riffusion.phase import _sparse_csr
 from riffusion.spectrogram_params import SpectrogramParams
 
 ArrayLike = T.Union[np.ndarray, torch.Tensor]
@@ -232,11 +232,8 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     touched = torch.nonzero(fb.sum(0) > 0).flatten()
     support = int(touched.max()) + 1 if touched.numel() else 1
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
-    dense = fb[:, :support].to(torch.float32)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": a matrix product is all we use
-        warnings.simplefilter("ignore", UserWarning)
-        sparse = dense.to_sparse_csr().to(device), dense.T.contiguous().to_sparse_csr().to(device)
-    return _InverseMel(operator, support, fb.shape[1], *sparse)
+    dense = fb[:, :support]
+    return _InverseMel(operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device))
 
 
 def _sparse_mm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -330,6 +327,6 @@ def mel_to_waveform(
         num_iters=num_iters,
         generator=generator,
         length=params.num_samples(linear.shape[-1]),
-        mel=_as_tensor(mel).to(linear.device).clamp_min(0),
+        mel=mel,
         mel_basis=mel_matrix(params),
     )

@@ -17,7 +17,8 @@ const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software/i;
 // The WebGL renderer's name, from a throwaway context (antialiasing must be chosen before the real one).
 function rendererName() {
   try {
-    const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+    const canvas = document.createElement("canvas");
+    const gl = canvas.getContext("webgl2") || canvas.getContext("webgl");
     if (!gl) return "";
     const info = gl.getExtension("WEBGL_debug_renderer_info");
     const name = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "";
@@ -32,8 +33,7 @@ function rendererName() {
 export class Timeline {
   constructor(canvas) {
     this.canvas = canvas;
-    this.rendererName = rendererName();
-    this.software = SOFTWARE_RENDERER.test(this.rendererName);
+    this.software = SOFTWARE_RENDERER.test(rendererName());
     this.minFrameMs = this.software ? 1000 / SOFTWARE_FPS : 0; // ms between drawn frames
     this.lastFrameAt = -Infinity; // performance.now() of the last drawn frame
     this.renderer = new THREE.WebGLRenderer({ canvas, antialias: !this.software });
