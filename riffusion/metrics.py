@@ -203,7 +203,7 @@ def loop_seam_discontinuity(
 
     The clip is played in a loop: its end followed by its start. Short-time spectra (Hann window of
     ``window_ms``, quarter-window hop) are taken across that seam and over the clip; the spectral flux
-    ``||S[t+1] - S[t]|| / ||S[t]||`` of the frames that touch the seam is compared with the median flux
+    ``||S[t+1] - S[t]|| / max(||S[t]||, ||S[t+1]||)`` of the frames that touch the seam is compared with the median flux
     inside the clip. About 0 dB: the seam is as smooth as the music itself; +10 dB or more: an audible
     click or jump.
 
@@ -235,7 +235,10 @@ def loop_seam_discontinuity(
     def flux(signal: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(signal, n_fft=win, hop_length=hop, window=window, center=False, return_complex=True).abs()
         change = torch.linalg.vector_norm(spec[:, 1:] - spec[:, :-1], dim=0)
-        return change / (torch.linalg.vector_norm(spec[:, :-1], dim=0) + _TINY)
+        # relative to the louder of the two frames: a track that ends in digital silence and loops back to
+        # sound scores a finite jump (flux 1), not a division by a silent frame (once 640 dB)
+        level = torch.linalg.vector_norm(spec, dim=0)
+        return change / (torch.maximum(level[:-1], level[1:]) + _TINY)
 
     inside = flux(x)
     looped = torch.cat([x[-2 * win :], x[: 2 * win]])  # seam at sample 2 * win

@@ -81,6 +81,14 @@ def test_loop_seam_smooth_versus_cut():
     assert abs(metrics.loop_seam_discontinuity(noise, RATE)) < 6.0
 
 
+def test_loop_seam_of_a_track_ending_in_silence_is_finite():
+    t = np.arange(RATE * 2) / RATE
+    song = np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    song[-RATE // 2 :] = 0.0  # digital silence at the end, then the loop restarts on sound
+    seam = metrics.loop_seam_discontinuity(song, RATE)
+    assert math.isfinite(seam) and 10.0 < seam < 80.0
+
+
 def test_loop_seam_errors():
     with pytest.raises(ValueError, match="need at least"):
         metrics.loop_seam_discontinuity(np.zeros(100), RATE)
