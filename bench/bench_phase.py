@@ -17,6 +17,10 @@ Quality, "mel SC": mel spectral convergence of the audio against the image it ca
 method's, per clip (dB, higher is better). "SC vs orig" compares the STFT magnitude (0-10 kHz) with the
 music the image was made from (scale-invariant, dB). All figures are medians over clips.
 
+"oracle" rows are not methods: they are given the true STFT magnitude of the music (which an image does
+not hold) and run "pghi+griffin-lim" on it, to show how far phase retrieval itself gets when the inverse
+mel is not to blame (``--oracle`` sets their iteration counts).
+
 With ``--e2e``: seconds per clip from text to an audio file, with the ``tiny-random`` pipeline (and the
 shipped model when one is installed), if riffusion.loading and riffusion.generation are available.
 """
@@ -84,7 +88,7 @@ def decode(image) -> torch.Tensor:
     return torch.from_numpy(mel)
 
 
-def baseline(image, generator: torch.Generator) -> torch.Tensor:
+def baseline(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
     """The original pipeline on current torch: inverse mel, then torchaudio-style fast Griffin-Lim."""
     linear = spectral.mel_to_linear(decode(image), PARAMS)
     n_fft, hop, win = PARAMS.n_fft, PARAMS.hop_length, PARAMS.win_length
@@ -104,8 +108,23 @@ def baseline(image, generator: torch.Generator) -> torch.Tensor:
 
 
 def ours(name: str, num_iters):
-    def run(image, generator: torch.Generator) -> torch.Tensor:
+    def run(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
         return spectral.mel_to_waveform(decode(image), PARAMS, phase=name, num_iters=num_iters, generator=generator)
+
+    return run
+
+
+def oracle(num_iters: int):
+    """Not a method (it needs the music the image came from): the true STFT magnitude, at the inverse mel's
+    level, through ``"pghi+griffin-lim"``. What phase retrieval reaches when the magnitude is not the
+    problem: a ceiling for every method that starts from an inverse mel."""
+
+    def run(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
+        estimate = spectral.mel_to_linear(decode(image), PARAMS)
+        true = spectral.waveform_to_stft_magnitude(original, PARAMS)
+        true = true * (estimate.sum() / true.sum().clamp_min(1e-30))
+        return phase.reconstruct_waveform(true, n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_length,
+                                          win_length=PARAMS.win_length, method="pghi+griffin-lim", num_iters=num_iters)
 
     return run
 
@@ -120,7 +139,7 @@ def sc_vs_original(audio: torch.Tensor, original: np.ndarray) -> float:
 def bench_image_to_audio(clips, methods, seed: int, repeats: int) -> dict:
     images = [image_of(clip) for _, clip in clips]
     for _, fn in methods:  # warm-up: caches (inverse mel, windows), allocator, FFT plans
-        fn(images[0], torch.Generator().manual_seed(seed))
+        fn(images[0], torch.Generator().manual_seed(seed), original=clips[0][1])
     results = {name: {"seconds": [], "mel_sc": [], "sc_orig": []} for name, _ in methods}
     inverse_mel = []
     for index, ((label, clip), image) in enumerate(zip(clips, images)):
@@ -132,7 +151,7 @@ def bench_image_to_audio(clips, methods, seed: int, repeats: int) -> dict:
             for _ in range(repeats):
                 generator = torch.Generator().manual_seed(seed + index)
                 t0 = time.perf_counter()
-                audio = fn(image, generator)
+                audio = fn(image, generator, original=clip)
                 best = min(best, time.perf_counter() - t0)
             row = results[name]
             row["seconds"].append(best)
@@ -215,6 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, nargs="*", default=[8, 16, 32], help="GL iterations after PGHI")
     parser.add_argument("--mel-iters", type=int, nargs="*", default=[16, 48],
                         help="mel-constrained GL iterations of mel-griffin-lim (besides the default)")
+    parser.add_argument("--oracle", type=int, nargs="*", default=[24, 96],
+                        help="also these GL iterations from the TRUE magnitude (a ceiling, not a method; none: off)")
     parser.add_argument("--e2e", action="store_true", help="also time text -> audio file end to end")
     parser.add_argument("--e2e-models", nargs="*", default=["tiny-random", "riffusion-small-v1"])
     parser.add_argument("--e2e-only", action="store_true", help="skip the image -> audio table")
@@ -235,6 +256,7 @@ def main(argv=None) -> int:
                     for n in args.mel_iters]
         methods.append((f"default = {phase.DEFAULT_METHOD} ({phase.MEL_GL_WARMUP_ITERS} + {phase.MEL_GL_ITERS})",
                         ours("default", None)))
+        methods += [(f"oracle |STFT| + pghi+griffin-lim ({n})", oracle(n)) for n in args.oracle]
         report = bench_image_to_audio(clips, methods, args.seed, args.repeats)
         report["clips"] = [label for label, _ in clips]
         print_table(report, len(clips))

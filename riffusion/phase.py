@@ -156,11 +156,18 @@ class _Stft:
             )
         batch, frames, _ = spectrum.shape
         hop, ratio = self.hop_length, self.n_fft // self.hop_length
-        blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1).mul_(self.frame_window)
-        blocks = blocks.view(batch, frames, ratio, hop)
+        blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)
+        offset = _window_offset(self.n_fft, self.win_length)
+        if offset % hop == 0 and self.win_length % hop == 0:  # only the window's span: zero padding adds nothing
+            first, count = offset // hop, self.win_length // hop
+            blocks = blocks[..., offset : offset + self.win_length].mul(self.window)
+        else:
+            first, count = 0, ratio
+            blocks = blocks.mul_(self.frame_window)
+        blocks = blocks.view(batch, frames, count, hop)
         total = torch.zeros(batch, frames + ratio - 1, hop, device=spectrum.device, dtype=blocks.dtype)
-        for j in range(ratio):
-            total[:, j : j + frames].add_(blocks[:, :, j])
+        for j in range(count):
+            total[:, first + j : first + j + frames].add_(blocks[:, :, j])
         inv_envelope = _inverse_envelope(self.n_fft, hop, self.win_length, frames, self.device)
         start = self.n_fft // 2
         waveform = total.view(batch, -1)[:, start : start + length]
@@ -222,13 +229,22 @@ def _fgla(
     momentum: float,
     length: int,
 ) -> torch.Tensor:
-    """Fast Griffin-Lim loop on (batch, frames, bins) spectra; returns the waveform (batch, length)."""
+    """Fast Griffin-Lim loop on (batch, frames, bins) spectra; returns the waveform (batch, length).
+
+    Bins above the highest one with any magnitude stay zero (as the update would keep them), so the
+    element-wise work runs on the bins below it only (a Riffusion image stops at 10 kHz: half the grid).
+    """
     alpha = momentum / (1.0 + momentum)
     previous = None
     # the shortest length whose centred STFT has as many frames: keeps the frame count while iterating
     natural = stft.hop_length * (spectrum.shape[1] - 1) + stft.n_fft % 2
+    touched = torch.nonzero(magnitude.reshape(-1, magnitude.shape[-1]).amax(0) > 0).flatten()
+    support = int(touched.max()) + 1 if touched.numel() else 1
+    full = torch.zeros_like(spectrum)
+    magnitude, spectrum = magnitude[..., :support], spectrum[..., :support]
     for _ in range(num_iters):
-        rebuilt = stft.forward(stft.inverse(spectrum, natural))
+        full[..., :support] = spectrum
+        rebuilt = stft.forward(stft.inverse(full, natural))[..., :support]
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
         # spectrum = magnitude * angles / |angles|, on the real view (complex abs is slow on the CPU)
         parts = torch.view_as_real(angles)
@@ -236,7 +252,8 @@ def _fgla(
         scale = scale.add_(_EPS * _EPS).rsqrt_().mul_(magnitude)
         spectrum = torch.view_as_complex(parts.mul_(scale.unsqueeze(-1)))
         previous = rebuilt
-    return stft.inverse(spectrum, length)
+    full[..., :support] = spectrum
+    return stft.inverse(full, length)
 
 
 # --- Griffin-Lim --------------------------------------------------------------------------------------

@@ -267,3 +267,20 @@ def test_mel_griffin_lim_other_geometries(params, signal):
     out = spectral.mel_to_waveform(mel, params, num_iters=4)
     assert out.shape == (1, params.num_samples(mel.shape[-1])) and torch.isfinite(out).all()
     assert mel_consistency(out, mel, params) < -12.0
+
+
+@pytest.mark.parametrize("n_fft,hop,win", [(1764, 441, 1764), (8820, 441, 4410), (1000, 100, 300), (512, 128, 400)])
+def test_internal_stft_matches_torch(n_fft, hop, win):
+    """The frames-major STFT the methods iterate with gives torch.stft / torch.istft's values, zero-padded
+    windows (whose overlap-add skips the padding) included."""
+    from riffusion.phase import _stft
+
+    x = torch.randn(2, hop * 60, generator=torch.Generator().manual_seed(0))
+    window = torch.hann_window(win)
+    expected = torch.stft(x, n_fft, hop, win, window, center=True, pad_mode="reflect", return_complex=True)
+    stft = _stft(n_fft, hop, win, "cpu")
+    spectrum = stft.forward(x)
+    torch.testing.assert_close(spectrum, expected.transpose(1, 2), atol=1e-3, rtol=1e-4)
+    noisy = spectrum + 0.1 * torch.randn_like(spectrum)  # not a consistent spectrum: tests the overlap-add
+    want = torch.istft(noisy.transpose(1, 2), n_fft, hop, win, window, center=True, length=x.shape[-1])
+    torch.testing.assert_close(stft.inverse(noisy, x.shape[-1]), want, atol=1e-4, rtol=1e-4)
