@@ -114,6 +114,8 @@ def test_measured_tempo_and_brightness():
     high = np.sin(2 * np.pi * 5000 * t)
     assert features.spectral_centroid(low, sr) < 400 < 4000 < features.spectral_centroid(high, sr)
     assert features.brightness_word(300) == "dark" and features.brightness_word(5000) == "bright"
+    assert [features.tempo_word(b) for b in (0, 55, 70, 100, 120, 150, 180)] == [
+        "", "very slow", "slow", "moderate", "upbeat", "fast", "very fast"]
     assert features.estimate_tempo(np.zeros(sr), sr) == 0.0
 
 
@@ -284,6 +286,14 @@ def test_caption_variants_describe_the_whole_clip():
     solo = {"text": "solo flute melody, 90 bpm, D minor", "instruments": ["flute"], "tempo_bpm": 90, "source": "part"}
     assert {"solo flute", "moderate flute, no drums"} <= set(caption_variants(solo))
     assert caption_variants({"text": "my own loop", "source": "user"}) == ["my own loop"]
+    bass = {"text": "solo electric bass line, 60 bpm, C major", "instruments": ["electric bass"], "tempo_bpm": 60,
+            "measured_tempo_bpm": 121.0, "brightness": "dark", "source": "part"}
+    bass_variants = caption_variants(bass)
+    assert {"deep low electric bass", "deep low solo electric bass", "upbeat electric bass"} <= set(bass_variants)
+    assert not any(v.startswith("slow") for v in bass_variants)  # the measured pulse wins over the score
+    assert "high solo electric bass" in caption_variants({**bass, "brightness": "balanced"})
+    with_drums = {**bass, "instruments": ["electric bass", "drums"]}
+    assert not any("deep" in v for v in caption_variants(with_drums))  # drums, not pitch, set the centroid
     picks = [pick_caption(variants, random.Random(i)) for i in range(50)]
     assert picks == [pick_caption(variants, random.Random(i)) for i in range(50)]
     assert variants[0] in picks and len(set(picks)) > 3

@@ -221,7 +221,14 @@ def build_dataset(
                 )
                 facts = {"tempo_bpm": float(job.tempo_bpm), "key": job.key, "instruments": instruments,
                          "families": families}
-                add_clips(waveform, f"{job.kind}:{job.id}", src, lambda clip, c=caption, f=facts: (c, dict(f)))
+                def rendered(clip: np.ndarray, c: str = caption, f: dict = facts) -> tuple[str, dict]:
+                    # measured per clip: the centroid grounds register words, the tempo one taps along to
+                    # (often half or double the score's) grounds the short variants' tempo words
+                    centroid = features.spectral_centroid(clip, sample_rate)
+                    return c, {**f, "centroid_hz": round(centroid, 1), "brightness": features.brightness_word(centroid),
+                               "measured_tempo_bpm": features.estimate_tempo(clip, sample_rate)}
+
+                add_clips(waveform, f"{job.kind}:{job.id}", src, rendered)
                 wav.unlink(missing_ok=True)
 
         # 2. Recorded music: Debian game-music packages and the user's folder.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import typing as T
 
-from riffusion.dataset.features import tempo_word
+from riffusion.dataset.features import REGISTER_WORDS, tempo_word
 
 
 def _join(words: T.Sequence[str]) -> str:
@@ -26,18 +26,21 @@ def _join(words: T.Sequence[str]) -> str:
 def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
     """The full caption first, then short variants derived from the row's facts (deduplicated, ordered).
 
-    Uses ``text`` and, when present, ``instruments``, ``families``, ``tempo_bpm``, ``key``, ``brightness``
-    and ``source``. Rows with only a caption (a user's folder) give just that caption.
+    Uses ``text`` and, when present, ``instruments``, ``families``, ``tempo_bpm`` (or
+    ``measured_tempo_bpm``, preferred), ``key``, ``brightness`` and ``source``. Rows with only a caption (a user's folder) give just that caption.
     """
     text = str(row["text"]).strip()
     out = [text]
     instruments = [str(i) for i in row.get("instruments") or []]
     melodic = [i for i in instruments if i != "drums"]
     families = [str(f) for f in row.get("families") or []]
-    bpm = float(row.get("tempo_bpm") or 0)
+    # tempo words say what the clip sounds like: the measured pulse where known (a 60 bpm ballad in eighth
+    # notes is heard, and measured, near 120), else the stated tempo
+    bpm = float(row.get("measured_tempo_bpm") or row.get("tempo_bpm") or 0)
     speed = tempo_word(bpm) if bpm else ""
     style = text.split(",")[0].split(" (")[0].strip()
     source = str(row.get("source", ""))
+    register = "" if "drums" in instruments else REGISTER_WORDS.get(str(row.get("brightness") or ""), "")
     if instruments:
         out.append(_join(instruments))
         out.append(f"{speed} {_join(instruments)}".strip())
@@ -49,6 +52,10 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
             out.append(f"{speed} drum beat".strip() if len(melodic) <= 1 else f"{speed} band with drums".strip())
         else:
             out.append(f"{speed} {_join(melodic[:2])}, no drums".strip())
+        if register:  # measured: where the clip's energy sits (grounds "deep", "low", "high", "bright")
+            out.append(f"{register} {_join(instruments)}")
+            if len(melodic) == 1:
+                out.append(f"{register} solo {melodic[0]}")
     if source in ("mma", "part") or source.startswith("debian"):
         out.append(f"{speed} {style}".strip())
         if row.get("key"):

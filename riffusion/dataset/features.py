@@ -113,15 +113,26 @@ def brightness_word(centroid_hz: float) -> str:
 
 
 def tempo_word(bpm: float) -> str:
+    """A caption word for a tempo: very slow / slow / moderate / upbeat / fast / very fast ("" for none)."""
     if bpm <= 0:
         return ""
+    if bpm < 62:
+        return "very slow"
     if bpm < 76:
         return "slow"
     if bpm < 108:
         return "moderate"
     if bpm < 140:
         return "upbeat"
-    return "fast"
+    if bpm < 168:
+        return "fast"
+    return "very fast"
+
+
+#: Register words by :func:`brightness_word`, for clips without drums (drums put the centroid up whatever
+#: the pitch): what people type ("a deep bass", "a high flute"). Measured on the generated parts, bass
+#: lines sit at 300-700 Hz ("dark"), treble melodies at 1500-2600 Hz ("balanced"); the middle gets none.
+REGISTER_WORDS = {"dark": "deep low", "warm": "", "balanced": "high", "bright": "bright high"}
 
 
 def describe(waveform: np.ndarray, sample_rate: int) -> dict[str, T.Any]:

@@ -199,11 +199,15 @@ def mma_jobs(
 # --- generated instrument parts -------------------------------------------------------------------------
 
 _PART_PROGRAMS = {
-    "melody": (73, 72, 71, 68, 56, 65, 40, 0, 11, 12, 24, 22, 79, 75, 80, 60),
+    "melody": (73, 72, 71, 68, 56, 65, 40, 0, 11, 12, 24, 22, 79, 75, 80, 60, 70, 57),
     "bass": (32, 33, 34, 35, 38, 43),
     "pad": (88, 89, 90, 91, 92, 94, 48, 49, 52, 19),
     "chords": (0, 4, 24, 25, 16, 46, 26, 5),
 }
+# Octaves a melody instrument plays in (MIDI octave: 5 starts at middle C), so that clips of one program
+# span registers and measured "low"/"high" words are not just instrument names in disguise.
+_MELODY_OCTAVES = {73: (5, 6), 72: (6, 7), 79: (5, 6), 75: (5, 6), 11: (5, 6), 12: (4, 5, 6), 70: (3, 4),
+                   57: (3, 4), 60: (4, 5), 71: (4, 5)}
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 # Drum patterns over 8 eighth notes of a 4/4 bar: (GM note, eighth positions).
 _DRUM_PATTERNS = {
@@ -237,7 +241,7 @@ def part_jobs(*, seed: int = 0, count: int = 120, seconds: float = 20.0) -> list
     for index in range(count):
         rng = _stable_rng(seed, "part", index)
         kind = ("melody", "bass", "pad", "chords", "drums", "melody+bass", "band")[index % 7]
-        tempo = rng.randrange(64, 161)
+        tempo = rng.randrange(50, 191)  # wide, so that tempo words from "very slow" to "very fast" occur
         tonic = rng.randrange(12)
         mode = rng.choice(("major", "minor"))
         scale = _SCALES[mode]
@@ -249,8 +253,9 @@ def part_jobs(*, seed: int = 0, count: int = 120, seconds: float = 20.0) -> list
         if kind in ("melody", "melody+bass", "band"):
             program = rng.choice(_PART_PROGRAMS["melody"])
             programs[0] = program
-            notes += _melody(rng, tonic, scale, bars, 4, 0, 5 if program not in (71, 56) else 5, rng.random())
-            words.append(f"{GM_PROGRAMS[program]} melody")
+            octave = rng.choice(_MELODY_OCTAVES.get(program, (4, 5)))
+            notes += _melody(rng, tonic, scale, bars, 4, 0, octave, rng.random())
+            words.append(f"{'high ' if octave >= 6 else 'low ' if octave <= 3 else ''}{GM_PROGRAMS[program]} melody")
         if kind in ("bass", "melody+bass", "band"):
             program = rng.choice(_PART_PROGRAMS["bass"])
             programs[1] = program
