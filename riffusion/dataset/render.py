@@ -204,8 +204,8 @@ _PART_PROGRAMS = {
     "pad": (88, 89, 90, 91, 92, 94, 48, 49, 52, 19),
     "chords": (0, 4, 24, 25, 16, 46, 26, 5),
 }
-# Octaves a melody instrument plays in (MIDI octave: 5 starts at middle C), so that clips of one program
-# span registers and measured "low"/"high" words are not just instrument names in disguise.
+# Octaves a melody instrument plays in (pitch = 12 * octave + degree: 5 starts at middle C, MIDI 60), so
+# that clips of one program span registers and "low"/"high" words are not instrument names in disguise.
 _MELODY_OCTAVES = {73: (5, 6), 72: (6, 7), 79: (5, 6), 75: (5, 6), 11: (5, 6), 12: (4, 5, 6), 70: (3, 4),
                    57: (3, 4), 60: (4, 5), 71: (4, 5)}
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
