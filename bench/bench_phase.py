@@ -88,7 +88,7 @@ def decode(image) -> torch.Tensor:
     return torch.from_numpy(mel)
 
 
-def baseline(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
+def baseline(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
     """The original pipeline on current torch: inverse mel, then torchaudio-style fast Griffin-Lim."""
     linear = spectral.mel_to_linear(decode(image), PARAMS)
     n_fft, hop, win = PARAMS.n_fft, PARAMS.hop_length, PARAMS.win_length
@@ -108,7 +108,7 @@ def baseline(image, generator: torch.Generator, original: np.ndarray = None) -> 
 
 
 def ours(name: str, num_iters):
-    def run(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
+    def run(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
         return spectral.mel_to_waveform(decode(image), PARAMS, phase=name, num_iters=num_iters, generator=generator)
 
     return run
@@ -119,12 +119,13 @@ def oracle(num_iters: int):
     level, through ``"pghi+griffin-lim"``. What phase retrieval reaches when the magnitude is not the
     problem: a ceiling for every method that starts from an inverse mel."""
 
-    def run(image, generator: torch.Generator, original: np.ndarray = None) -> torch.Tensor:
+    def run(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
         estimate = spectral.mel_to_linear(decode(image), PARAMS)
         true = spectral.waveform_to_stft_magnitude(original, PARAMS)
         true = true * (estimate.sum() / true.sum().clamp_min(1e-30))
         return phase.reconstruct_waveform(true, n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_length,
-                                          win_length=PARAMS.win_length, method="pghi+griffin-lim", num_iters=num_iters)
+                                          win_length=PARAMS.win_length, method="pghi+griffin-lim",
+                                          num_iters=num_iters)
 
     return run
 
@@ -235,7 +236,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mel-iters", type=int, nargs="*", default=[16, 48],
                         help="mel-constrained GL iterations of mel-griffin-lim (besides the default)")
     parser.add_argument("--oracle", type=int, nargs="*", default=[24, 96],
-                        help="also these GL iterations from the TRUE magnitude (a ceiling, not a method; none: off)")
+                        help="also these GL iterations from the TRUE magnitude (a ceiling, not a method; "
+                        "none: off)")
     parser.add_argument("--e2e", action="store_true", help="also time text -> audio file end to end")
     parser.add_argument("--e2e-models", nargs="*", default=["tiny-random", "riffusion-small-v1"])
     parser.add_argument("--e2e-only", action="store_true", help="skip the image -> audio table")

@@ -203,8 +203,8 @@ def loop_seam_discontinuity(
 
     The clip is played in a loop: its end followed by its start. Short-time spectra (Hann window of
     ``window_ms``, quarter-window hop) are taken across that seam and over the clip; the spectral flux
-    ``||S[t+1] - S[t]|| / max(||S[t]||, ||S[t+1]||)`` of the frames that touch the seam is compared with the median flux
-    inside the clip. About 0 dB: the seam is as smooth as the music itself; +10 dB or more: an audible
+    ``||S[t+1] - S[t]|| / max(||S[t]||, ||S[t+1]||)`` of the frames that touch the seam is compared with
+    the median flux inside the clip. About 0 dB: the seam is as smooth as the music itself; +10 dB or more: an audible
     click or jump.
 
     Parameters

@@ -79,6 +79,13 @@ def _window_offset(n_fft: int, win_length: int) -> int:
     return (n_fft - win_length) // 2
 
 
+def _support(per_bin: torch.Tensor) -> int:
+    """Number of leading bins up to the last one with a positive value in ``per_bin`` (1 when none):
+    what the magnitude updates and filterbank products need to touch (a Riffusion image stops at 10 kHz)."""
+    touched = torch.nonzero(per_bin > 0).flatten()
+    return int(touched.max()) + 1 if touched.numel() else 1
+
+
 @functools.lru_cache(maxsize=64)
 def compact_geometry(n_fft: int, win_length: int) -> tuple[int, int]:
     """The smallest equivalent FFT size for a zero-padded STFT.
@@ -158,7 +165,7 @@ class _Stft:
         hop, ratio = self.hop_length, self.n_fft // self.hop_length
         blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)
         offset = _window_offset(self.n_fft, self.win_length)
-        if offset % hop == 0 and self.win_length % hop == 0:  # only the window's span: zero padding adds nothing
+        if offset % hop == 0 and self.win_length % hop == 0:  # the window's span only: padding adds nothing
             first, count = offset // hop, self.win_length // hop
             blocks = blocks[..., offset : offset + self.win_length].mul(self.window)
         else:
@@ -238,8 +245,7 @@ def _fgla(
     previous = None
     # the shortest length whose centred STFT has as many frames: keeps the frame count while iterating
     natural = stft.hop_length * (spectrum.shape[1] - 1) + stft.n_fft % 2
-    touched = torch.nonzero(magnitude.reshape(-1, magnitude.shape[-1]).amax(0) > 0).flatten()
-    support = int(touched.max()) + 1 if touched.numel() else 1
+    support = _support(magnitude.reshape(-1, magnitude.shape[-1]).amax(0))
     full = torch.zeros_like(spectrum)
     magnitude, spectrum = magnitude[..., :support], spectrum[..., :support]
     for _ in range(num_iters):
@@ -449,8 +455,8 @@ def _pghi_frames_major(s: torch.Tensor, n_fft: int, hop: int, win: int, toleranc
     """PGHI on (batch, frames, bins) magnitudes; phase (batch, frames, bins) in torch.stft's convention."""
     batch, frames, bins = s.shape
     # Bins silent in every clip and frame (e.g. above the mel range) need no integration.
-    active = torch.nonzero(s.amax(dim=(0, 1)) > 0).flatten()
-    support = min(bins, int(active.max()) + 2) if active.numel() else 1
+    loudest = s.amax(dim=(0, 1))
+    support = min(bins, _support(loudest) + 1) if bool((loudest > 0).any()) else 1  # + 1: gradients there
     phase = torch.zeros_like(s)
     if support >= 2:
         phase[..., :support] = _pghi_core(s[..., :support].contiguous(), n_fft, hop, win, tolerance, lam)
@@ -538,8 +544,7 @@ def _mel_on_grid(mel_basis: torch.Tensor, n: int, n_fft: int, device) -> tuple[t
         grid.index_add_(1, low, basis * (1 - upper)).index_add_(1, high, basis * upper)
         basis = grid
     weight = basis.sum(0)
-    touched = torch.nonzero(weight > 0).flatten()
-    support = int(touched.max()) + 1 if touched.numel() else 1
+    support = _support(weight)
     basis, weight = basis[:, :support], weight[:support]
     back = (basis / weight.clamp_min(1e-30)).T.contiguous()
     value = (_sparse_csr(basis, device), _sparse_csr(back, device), support)

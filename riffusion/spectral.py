@@ -14,7 +14,7 @@ import typing as T
 import numpy as np
 import torch
 
-from riffusion.phase import _sparse_csr
+from riffusion.phase import _sparse_csr, _support
 from riffusion.spectrogram_params import SpectrogramParams
 
 ArrayLike = T.Union[np.ndarray, torch.Tensor]
@@ -229,8 +229,7 @@ class _InverseMel(T.NamedTuple):
 @functools.lru_cache(maxsize=8)
 def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     fb = mel_matrix(params).to(torch.float64)
-    touched = torch.nonzero(fb.sum(0) > 0).flatten()
-    support = int(touched.max()) + 1 if touched.numel() else 1
+    support = _support(fb.sum(0))
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
     dense = fb[:, :support]
     return _InverseMel(operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device))

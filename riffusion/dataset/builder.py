@@ -225,7 +225,8 @@ def build_dataset(
                     # measured per clip: the centroid grounds register words, the tempo one taps along to
                     # (often half or double the score's) grounds the short variants' tempo words
                     centroid = features.spectral_centroid(clip, sample_rate)
-                    return c, {**f, "centroid_hz": round(centroid, 1), "brightness": features.brightness_word(centroid),
+                    return c, {**f, "centroid_hz": round(centroid, 1),
+                               "brightness": features.brightness_word(centroid),
                                "measured_tempo_bpm": features.estimate_tempo(clip, sample_rate)}
 
                 add_clips(waveform, f"{job.kind}:{job.id}", src, rendered)

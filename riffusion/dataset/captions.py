@@ -27,7 +27,8 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
     """The full caption first, then short variants derived from the row's facts (deduplicated, ordered).
 
     Uses ``text`` and, when present, ``instruments``, ``families``, ``tempo_bpm`` (or
-    ``measured_tempo_bpm``, preferred), ``key``, ``brightness`` and ``source``. Rows with only a caption (a user's folder) give just that caption.
+    ``measured_tempo_bpm``, preferred), ``key``, ``brightness`` and ``source``. Rows with only a caption
+    (a user's folder) give just that caption.
     """
     text = str(row["text"]).strip()
     out = [text]

@@ -255,7 +255,8 @@ def part_jobs(*, seed: int = 0, count: int = 120, seconds: float = 20.0) -> list
             programs[0] = program
             octave = rng.choice(_MELODY_OCTAVES.get(program, (4, 5)))
             notes += _melody(rng, tonic, scale, bars, 4, 0, octave, rng.random())
-            words.append(f"{'high ' if octave >= 6 else 'low ' if octave <= 3 else ''}{GM_PROGRAMS[program]} melody")
+            register = "high " if octave >= 6 else "low " if octave <= 3 else ""
+            words.append(f"{register}{GM_PROGRAMS[program]} melody")
         if kind in ("bass", "melody+bass", "band"):
             program = rng.choice(_PART_PROGRAMS["bass"])
             programs[1] = program
