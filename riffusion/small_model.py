@@ -530,6 +530,11 @@ def save_small_model(
         if fp16:
             m = m.half()
         m.save_pretrained(str(tmp / folder), safe_serialization=True)
+        # diffusers records where a loaded model came from; a fine-tune would ship this machine's path
+        config_file = tmp / folder / "config.json"
+        unet_config = json.loads(config_file.read_text())
+        if unet_config.pop("_name_or_path", None) is not None:
+            config_file.write_text(json.dumps(unet_config, indent=2, sort_keys=True) + "\n")
 
     save_unet(ema_unet if ema_unet is not None else unet, "unet")
     scheduler_config = dict(scheduler_config or make_train_scheduler(config.prediction_type).config)

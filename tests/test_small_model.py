@@ -63,6 +63,15 @@ def test_folder_layout_and_fp16_weights(tiny_model_dir):
     assert not sm.is_small_model_dir(tiny_model_dir / "unet")
 
 
+def test_resaving_a_loaded_model_records_no_local_path(tiny_model_dir, tmp_path):
+    # a fine-tune starts from a loaded model; its folder must not carry this machine's paths
+    loaded = sm.SmallRiffusionPipeline.from_pretrained(tiny_model_dir)
+    loaded.save_pretrained(tmp_path / "again")
+    config = json.loads((tmp_path / "again" / "unet" / "config.json").read_text())
+    assert "_name_or_path" not in config
+    assert config["sample_size"] == json.loads((tiny_model_dir / "unet" / "config.json").read_text())["sample_size"]
+
+
 def test_output_is_a_riffusion_image_with_its_params_in_exif(pipe):
     assert pipe.image_size == (256, 64)
     image = pipe.riffuse(inputs(), seed_image())
