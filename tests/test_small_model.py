@@ -72,6 +72,16 @@ def test_resaving_a_loaded_model_records_no_local_path(tiny_model_dir, tmp_path)
     assert config["sample_size"] == json.loads((tiny_model_dir / "unet" / "config.json").read_text())["sample_size"]
 
 
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/cpuinfo"), reason="needs /proc/cpuinfo")
+def test_bf16_autocast_only_on_cpus_with_native_bf16():
+    # oneDNN "supports" bf16 on any AVX-512 CPU by emulation, which is slower than float32 here
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+    assert sm._cpu_has_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def test_output_is_a_riffusion_image_with_its_params_in_exif(pipe):
     assert pipe.image_size == (256, 64)
     image = pipe.riffuse(inputs(), seed_image())
