@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_resaving_a_loaded_model_records_no_local_path(tiny_model_dir, tmp_path)
     assert config["sample_size"] == json.loads((tiny_model_dir / "unet" / "config.json").read_text())["sample_size"]
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/cpuinfo"), reason="needs /proc/cpuinfo")
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="needs /proc/cpuinfo")
 def test_bf16_autocast_only_on_cpus_with_native_bf16():
     # oneDNN "supports" bf16 on any AVX-512 CPU by emulation, which is slower than float32 here
     flags = set()
