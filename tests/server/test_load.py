@@ -1,6 +1,7 @@
 """Many clients on one model: batching, the bounded queue, dropped work, a failing model, a soak."""
 
 import concurrent.futures
+import itertools
 import os
 import threading
 import time
@@ -118,42 +119,41 @@ SOAK_BAD_BODIES = [b'{"alpha": 0.5,', b"[]", b'{"alpha": 2, "start": {"prompt": 
 def test_soak_many_clients(server_process, server_url):
     """RIFFUSION_SOAK_CLIENTS clients (default 12) for RIFFUSION_SOAK_S seconds (default 30), a mix of new
     and repeated requests on both APIs, garbage and clients that hang up: valid requests get 200 or a clean
-    503, garbage a 4xx, the server log shows no traceback and memory stays flat after the first seconds
-    (apart from the bounded response cache filling up)."""
+    503, garbage a 4xx, the server log shows no traceback and memory stays flat after a warm-up (apart
+    from the bounded response cache filling up)."""
     from .conftest import server_log
 
     duration = float(os.environ.get("RIFFUSION_SOAK_S", "30"))
     clients = int(os.environ.get("RIFFUSION_SOAK_CLIENTS", "12"))
     pid = server_process.pid
-    rss = {"start": _rss_kib(pid)}
     started = time.monotonic()
     deadline = started + duration
     counts: dict[str, int] = {}
     lock = threading.Lock()
+    # One sequence numbers every request of every client, so the mix of kinds below holds however few
+    # requests a slow host gets through (per-client numbering gave 4 requests each and no garbage at all).
+    sequence = itertools.count(1)
 
     def count(kind):
         with lock:
             counts[kind] = counts.get(kind, 0) + 1
 
     def client(i):
-        n = 0
         with httpx.Client(timeout=120) as http:
             while time.monotonic() < deadline:
-                n += 1
-                if "warm" not in rss and time.monotonic() - started > min(5.0, duration / 4):
-                    rss["warm"] = _rss_kib(pid)
+                n = next(sequence)
                 if n % 7 == 0:  # garbage
                     response = http.post(f"{server_url}/run_inference/", content=SOAK_BAD_BODIES[n % 4])
                     count("garbage 4xx" if 400 <= response.status_code < 500 else f"garbage {response.status_code}")
                     continue
                 if n % 11 == 0:  # a client that hangs up before its clip is made
                     try:
-                        http.post(f"{server_url}/run_inference/", json=clip_body(seed=10**6 * i + n), timeout=0.05)
+                        http.post(f"{server_url}/run_inference/", json=clip_body(seed=10**6 + n), timeout=0.05)
                         count("impatient 200")
                     except httpx.TimeoutException:
                         count("impatient left")
                     continue
-                seed = n % 4 if n % 3 == 0 else 10**6 * i + n  # a third are popular (cached/shared) requests
+                seed = n % 4 if n % 3 == 0 else 10**6 + n  # a third are popular (cached/shared) requests
                 if n % 2:
                     response = http.post(f"{server_url}/run_inference/", json=clip_body(seed=seed, steps=2))
                 else:
@@ -163,25 +163,28 @@ def test_soak_many_clients(server_process, server_url):
                 if response.status_code == 503:
                     assert int(response.headers["retry-after"]) >= 1 and response.json()["detail"]
 
-    samples = []  # (seconds, RSS MiB) every 5 s
+    samples = []  # (seconds since start, RSS KiB), every second
 
     def sample():
         while time.monotonic() < deadline:
-            samples.append((round(time.monotonic() - started), round(_rss_kib(pid) / 1024)))
-            time.sleep(5)
+            samples.append((time.monotonic() - started, _rss_kib(pid)))
+            time.sleep(1)
 
     with concurrent.futures.ThreadPoolExecutor(clients + 1) as pool:
         list(pool.map(lambda i: sample() if i == clients else client(i), range(clients + 1)))
     health = httpx.get(f"{server_url}/api/v1/health", timeout=30).json()
-    rss["end"] = _rss_kib(pid)
-    mib = {k: round(v / 1024) for k, v in rss.items()}
+    samples.append((time.monotonic() - started, _rss_kib(pid)))
     print(f"\nsoak: {clients} clients for {duration:.0f} s: {counts}; worker {health['stats']}; "
-          f"cache {health['cache']}; RSS MiB {mib}; RSS over time {samples}")
+          f"cache {health['cache']}; RSS MiB over time {[(round(t), round(k / 1024)) for t, k in samples]}")
     assert set(counts) <= {"200", "503", "garbage 4xx", "impatient 200", "impatient left"}, counts
-    assert counts.get("200", 0) > 0
+    assert counts.get("200", 0) > 0 and counts.get("garbage 4xx", 0) > 0, counts
     log = server_log(server_process)
     assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
-    # Flat: besides what the response cache holds by design (bounded by --cache-mb), under 64 MiB
-    # of growth after the first seconds.
+    # Flat: RSS swings by ~100 MiB with the size of the batch in flight (and freed memory is not always
+    # handed back), so compare peaks, not single readings: the last third's peak may exceed the middle
+    # third's by what the response cache holds by design (bounded by --cache-mb) plus 64 MiB. A leak of
+    # a few MiB per request shows; the first third is warm-up (buffers for each batch size, arenas).
+    middle = max(k for t, k in samples if duration / 3 <= t < 2 * duration / 3)
+    last = max(k for t, k in samples if t >= 2 * duration / 3)
     cached_kib = health["cache"]["bytes"] / 1024
-    assert rss["end"] - rss.get("warm", rss["start"]) < 64 * 1024 + cached_kib, (mib, health["cache"])
+    assert last - middle < 64 * 1024 + cached_kib, (round(middle / 1024), round(last / 1024), health["cache"])
