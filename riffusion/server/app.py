@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from riffusion.datatypes import InferenceInput
 from riffusion.server.schemas import GenerateBody, InferenceBody
@@ -141,11 +142,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
         except ValueError:
             raise ApiError(400, f"invalid Content-Length header {declared[:40]!r}") from None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to read an answer; without this Starlette logs a traceback for every client
+        # that hangs up halfway through sending its request.
+        raise ApiError(499, f"the client went away after sending {size} bytes of the request body") from None
     return b"".join(chunks)
 
 
@@ -218,6 +224,14 @@ async def _run_clip(request: Request, state: ServerState, inputs: InferenceInput
     finally:
         if not future.done():
             state.worker.leave(job)
+            # The worker may still fail the job (JobCancelled) after we stop waiting: retrieve that
+            # exception here, or asyncio logs "Future exception was never retrieved" for it.
+            future.add_done_callback(_discard_outcome)
+
+
+def _discard_outcome(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _data_url(media_type: str, data: bytes) -> str:
