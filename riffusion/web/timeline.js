@@ -9,9 +9,13 @@ const DEPTH = 4.0; // world units across the frequency axis
 const HEIGHT = 0.9; // world units of relief for the loudest bin
 const MAX_MESHES = 12; // bounded window: older planes are removed and their textures disposed
 // Without a GPU (a software WebGL such as SwiftShader or llvmpipe) every vertex and pixel is drawn by the
-// CPU that also decodes and schedules the audio: draw a coarser relief, without multisampling, at most
-// SOFTWARE_FPS frames per second, so the music never starves.
-const SOFTWARE_FPS = 15;
+// CPU that also decodes the audio and, on a laptop, runs the model: draw a coarser relief at half the
+// pixel density, without multisampling, at most SOFTWARE_FPS frames per second. Measured with headless
+// Chromium's SwiftShader on 2 cores: the full-quality settings took ~0.28 CPU-seconds per frame (at 15
+// frames/s, both cores: clip decoding starved and the jam fell behind); these take ~0.05.
+const SOFTWARE_FPS = 10;
+const SOFTWARE_PIXEL_RATIO = 0.5; // drawing-buffer pixels per CSS pixel; the browser scales it up
+const SEGMENTS = { gpu: [256, 96], software: [48, 16] }; // relief vertices along time, frequency
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software/i;
 
 // The WebGL renderer's name, from a throwaway context (antialiasing must be chosen before the real one).
@@ -37,7 +41,7 @@ export class Timeline {
     this.minFrameMs = this.software ? 1000 / SOFTWARE_FPS : 0; // ms between drawn frames
     this.lastFrameAt = -Infinity; // performance.now() of the last drawn frame
     this.renderer = new THREE.WebGLRenderer({ canvas, antialias: !this.software });
-    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    this.renderer.setPixelRatio(this.software ? SOFTWARE_PIXEL_RATIO : Math.min(window.devicePixelRatio || 1, 2));
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(0x07080c);
     this.scene.fog = new THREE.Fog(0x07080c, 6, 22); // older clips recede into the background
@@ -47,7 +51,7 @@ export class Timeline {
     light.position.set(2, 6, 4);
     this.scene.add(light);
     // One geometry for every clip: a unit plane, scaled per clip. Segments set the relief resolution.
-    this.geometry = this.software ? new THREE.PlaneGeometry(1, 1, 128, 48) : new THREE.PlaneGeometry(1, 1, 256, 96);
+    this.geometry = new THREE.PlaneGeometry(1, 1, ...SEGMENTS[this.software ? "software" : "gpu"]);
     this.geometry.rotateX(-Math.PI / 2); // lie on the ground; displacement then raises along +y
     const bar = new THREE.BoxGeometry(0.03, 1.4, DEPTH * 1.05);
     this.playhead = new THREE.Mesh(
