@@ -322,8 +322,13 @@ class Jam {
       const now = this.transportSeconds;
       const current = this.schedule.filter((entry) => entry.from <= now).pop();
       if (current && current.clip.counter !== this.playing) {
-        const previous = this.clips.find((clip) => clip.counter === this.playing);
-        if (previous && previous !== current.clip) this.retire(previous);
+        // Retire everything heard before the current clip: after a stall of the main thread longer than a
+        // clip, the transport passes clips that were scheduled but never seen playing here.
+        for (const clip of this.clips) {
+          if ((clip.state === "playing" || clip.state === "scheduled") && clip.counter < current.clip.counter) {
+            this.retire(clip);
+          }
+        }
         this.playing = current.clip.counter;
         current.clip.state = "playing";
       }
@@ -601,6 +606,7 @@ window.__riff = Object.freeze({
   get meshCount() { return jam.timeline ? jam.timeline.meshCount : 0; },
   get textureCount() { return jam.timeline ? jam.timeline.textureCount : 0; },
   get softwareRendering() { return jam.timeline ? jam.timeline.software : null; },
+  get framesDrawn() { return jam.timeline ? jam.timeline.framesDrawn : 0; },
   get buffersHeld() { return jam.clips.filter((c) => c.buffer).length; },
   get isPlaying() { return jam.isPlaying; },
   get recordedChunks() { return jam.recording ? jam.recording.length : 0; },

@@ -40,6 +40,7 @@ export class Timeline {
     this.software = SOFTWARE_RENDERER.test(rendererName());
     this.minFrameMs = this.software ? 1000 / SOFTWARE_FPS : 0; // ms between drawn frames
     this.lastFrameAt = -Infinity; // performance.now() of the last drawn frame
+    this.framesDrawn = 0;
     this.renderer = new THREE.WebGLRenderer({ canvas, antialias: !this.software });
     this.renderer.setPixelRatio(this.software ? SOFTWARE_PIXEL_RATIO : Math.min(window.devicePixelRatio || 1, 2));
     this.scene = new THREE.Scene();
@@ -133,6 +134,7 @@ export class Timeline {
     this.camera.position.set(x - 2.6, 3.2, 4.4);
     this.camera.lookAt(x + 1.8, 0, 0);
     this.renderer.render(this.scene, this.camera);
+    this.framesDrawn += 1;
   }
 
   dispose() {

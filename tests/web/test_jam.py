@@ -245,6 +245,22 @@ def test_long_session_keeps_memory_bounded(open_page, jam_server):
     assert last < first * 1.5 + 8 * 2**20
 
 
+def test_software_webgl_draws_lighter_frames(open_page, jam_server):
+    """Headless Chromium draws WebGL with SwiftShader, on the CPU: the page notices and draws at half the
+    pixel density and at most 10 frames per second, leaving the cores to the audio and the model."""
+    page = open_page()
+    start(page, jam_server, speed=1)
+    page.wait_for("window.__riff.playing >= 1")
+    assert page.riff("softwareRendering") is True
+    width, css_width = page.page.evaluate(
+        "[document.getElementById('timeline').width, document.getElementById('timeline').clientWidth]")
+    assert width == round(css_width * 0.5), (width, css_width)
+    first = page.riff("framesDrawn")
+    page.page.wait_for_timeout(3000)
+    drawn = page.riff("framesDrawn") - first
+    assert 3 <= drawn <= 3 * 10 + 2, drawn  # drawing goes on, at no more than 10 frames/s
+
+
 def test_idle_pause_is_a_non_blocking_dialog(open_page, jam_server):
     page = open_page()
     start(page, jam_server, query="prompt=jazz+piano&seed=10&idleMinutes=0.05", speed=1)
