@@ -138,8 +138,9 @@ def test_fine_tune_a_trained_model_on_a_user_folder_end_to_end(user_dataset, tmp
     export = tmp_path / "exported-model"
     result = run("train", "--model", str(base / "model"), "--data", str(user_dataset), "--output-dir", str(tuned),
                  "--batch-size", "2", "--max-steps", "2", "--threads", "1", "--sample-every", "2",
-                 "--sample-prompt", "deep bass", "--export", str(export))
+                 "--sample-prompt", "deep bass", "--export", str(export), "--oversample", ".=2")
     assert result.returncode == 0, result.stderr
+    assert "oversampling: 8 draws per epoch for 4 images" in result.stderr
     assert sorted(p.name for p in (tuned / "samples" / "step-00000002").iterdir()) == ["00.png", "00.wav", "prompts.txt"]
     pipe = SmallRiffusionPipeline.from_pretrained(export)
     image = pipe.text_to_image("a deep bass drone", seed=1, num_inference_steps=3)
@@ -162,6 +163,12 @@ def test_train_errors_are_one_line(user_dataset, tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     bad = run("train", "--data", str(user_dataset), "--output-dir", str(tmp_path / "r3"), *TINY, "--max-steps", "0")
     assert bad.returncode == 2 and "max_steps" in bad.stderr
+    for rule, message in (("drums", "REGEX=FACTOR"), ("drums=x", "whole number"), ("drums=0", "whole number"),
+                          ("(drums=2", "not a regular expression")):
+        refused = run("train", "--data", str(user_dataset), "--output-dir", str(tmp_path / "r4"), *TINY,
+                      "--oversample", rule)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+        assert not (tmp_path / "r4" / "checkpoints").exists()
 
 
 def test_dataset_of_another_geometry_is_refused(user_dataset, tmp_path):
@@ -185,6 +192,19 @@ def test_batch_order_is_a_pure_function_of_seed_and_step():
     assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
     two = [batch_indices(0, size=10, batch_size=2, seed=1, rank=r, world=2) for r in range(2)]
     assert two[0] + two[1] == batch_indices(0, size=10, batch_size=4, seed=1)
+
+
+def test_oversampling_repeats_matching_clips_per_epoch():
+    from riffusion.training.data import oversampled_order, parse_oversample
+
+    captions = ["solo sustained pad chords", "rock beat with drums", "Sustained strings and drums", "flute"]
+    rules = [parse_oversample(r"^(?!.*drum)(?=.*sustained)=4"), parse_oversample("drums=2")]
+    assert oversampled_order(captions, rules) == [0, 0, 0, 0, 1, 1, 2, 2, 3]
+    assert oversampled_order(captions, []) == [0, 1, 2, 3]
+    assert parse_oversample("a=b=3") == ("a=b", 3)  # the last '=' splits
+    for bad in ("sustained", "=3", "x=1.5", "x=-1", "[=2"):
+        with pytest.raises(ValueError, match="oversample"):
+            parse_oversample(bad)
 
 
 def test_fine_tune_a_stable_diffusion_model_full_and_lora(tmp_path):

@@ -44,6 +44,9 @@ def register(subparsers) -> None:
                         help="riffusion-small UNet widths, comma-separated (default 64,128,256)")
     parser.add_argument("--caption-variants", action="store_true",
                         help="also train on short variants of each caption (instruments only, tempo words, style)")
+    parser.add_argument("--oversample", action="append", default=None, metavar="REGEX=FACTOR",
+                        help="show clips whose caption matches REGEX (case-insensitive) FACTOR times per epoch "
+                             "(repeatable; the largest matching factor wins), e.g. 'sustained=3'")
     parser.add_argument("--export", default=None,
                         help="also copy the final model folder here (e.g. riffusion/models/riffusion-small-v1)")
     parser.set_defaults(_command=train)
@@ -55,7 +58,7 @@ def train(
     uncond_prob: float = 0.1, checkpoint_every: int = 250, checkpoint_minutes: float = 5.0,
     sample_every: int = 1000, sample_prompt: list[str] | None = None, seed: int = 0,
     mixed_precision: str = "no", device: str = "auto", threads: int | None = None, channels: str | None = None,
-    export: str | None = None, caption_variants: bool = False,
+    export: str | None = None, caption_variants: bool = False, oversample: list[str] | None = None,
 ) -> None:
     """Train as ``riffusion train --help`` says; prints a summary line at the end."""
     import shutil
@@ -81,7 +84,7 @@ def train(
         uncond_prob=uncond_prob, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
         sample_every=sample_every, sample_prompts=tuple(sample_prompt or DEFAULT_SAMPLE_PROMPTS), seed=seed,
         mixed_precision=mixed_precision, device=device, small_config=small_config,
-        caption_variants=caption_variants,
+        caption_variants=caption_variants, oversample=tuple(oversample or ()),
     )
     result = run(config, log=lambda m: print(m, file=sys.stderr))
     if export and not result.stopped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing as T
 from pathlib import Path
 
@@ -87,6 +88,40 @@ def batch_indices(step: int, *, size: int, batch_size: int, seed: int, rank: int
         epoch, offset = divmod(position, size)
         out.append(int(_permutation(seed, epoch, size)[offset]))
     return out
+
+
+def parse_oversample(spec: str) -> tuple[str, int]:
+    """``"REGEX=FACTOR"`` -> (regex, factor); the last ``=`` separates them, so the regex may contain ``=``."""
+    pattern, sep, factor = spec.rpartition("=")
+    if not sep or not pattern:
+        raise ValueError(f"oversample rule {spec!r} must look like REGEX=FACTOR, e.g. 'sustained=3'")
+    try:
+        count = int(factor)
+    except ValueError:
+        raise ValueError(f"oversample factor in {spec!r} must be a whole number >= 1, got {factor!r}") from None
+    if count < 1:
+        raise ValueError(f"oversample factor in {spec!r} must be a whole number >= 1, got {count}")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"oversample pattern {pattern!r} is not a regular expression: {exc}") from None
+    return pattern, count
+
+
+def oversampled_order(captions: T.Sequence[str], rules: T.Sequence[tuple[str, int]]) -> list[int]:
+    """Clip indices with each clip repeated as often as the rules say, for one epoch.
+
+    A clip whose caption matches a rule's regular expression (``re.search``, case-insensitive) appears that
+    rule's factor of times per epoch; with several matching rules, the largest factor wins; other clips
+    appear once. It is how a few rare kinds of clip (drum-free sustained pads, very slow or very fast
+    tempos) get seen more often without rebuilding the dataset.
+    """
+    compiled = [(re.compile(pattern, re.IGNORECASE), factor) for pattern, factor in rules]
+    order: list[int] = []
+    for i, caption in enumerate(captions):
+        factor = max([f for regex, f in compiled if regex.search(caption)], default=1)
+        order.extend([i] * factor)
+    return order
 
 
 _PERM_CACHE: dict[tuple[int, int, int], np.ndarray] = {}

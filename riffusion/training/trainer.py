@@ -63,11 +63,13 @@ class TrainConfig:
     export_fp16: bool = True
     small_config: dict = dataclasses.field(default_factory=dict)  # riffusion-small architecture overrides
     caption_variants: bool = False  # train on short caption variants too (riffusion.dataset.captions)
+    oversample: tuple[str, ...] = ()  # "REGEX=FACTOR": captions matching REGEX are seen FACTOR times per epoch
     device: str = "auto"
 
     def to_dict(self) -> dict[str, T.Any]:
         data = dataclasses.asdict(self)
         data["sample_prompts"] = list(self.sample_prompts)
+        data["oversample"] = list(self.oversample)
         return data
 
     @classmethod
@@ -77,8 +79,9 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options {unknown}")
         kwargs = dict(data)
-        if "sample_prompts" in kwargs:
-            kwargs["sample_prompts"] = tuple(kwargs["sample_prompts"])
+        for name in ("sample_prompts", "oversample"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
 
     def validate(self) -> None:
@@ -93,6 +96,10 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid training option {name}={getattr(self, name)!r}")
+        from riffusion.training.data import parse_oversample
+
+        for rule in self.oversample:
+            parse_oversample(rule)
 
 
 # Fields a resumed run may change; everything else must match the run's saved configuration.
@@ -175,7 +182,7 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     from tqdm.auto import tqdm
 
     from riffusion.training.adapters import make_adapter
-    from riffusion.training.data import SpectrogramImages, batch_indices
+    from riffusion.training.data import SpectrogramImages, batch_indices, oversampled_order, parse_oversample
 
     config.validate()
     out = Path(config.output_dir)
@@ -219,6 +226,9 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     else:
         embeddings = _caption_embeddings(adapter, data.captions, out / "text_embeddings.pt")
         offsets = [(i, 1) for i in range(len(data))]
+    order = oversampled_order(data.captions, [parse_oversample(rule) for rule in config.oversample])
+    if len(order) != len(data):
+        log(f"oversampling: {len(order)} draws per epoch for {len(data)} images ({', '.join(config.oversample)})")
     uncond = adapter.encode_text([""])[0]
     model = adapter.model
     model.train()
@@ -288,8 +298,9 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
         while step < config.max_steps and not stop["flag"]:
             t0 = time.monotonic()
             generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            indices = batch_indices(step, size=len(data), batch_size=config.batch_size, seed=config.seed,
-                                    rank=accelerator.process_index, world=accelerator.num_processes)
+            indices = [order[j] for j in batch_indices(step, size=len(order), batch_size=config.batch_size,
+                                                       seed=config.seed, rank=accelerator.process_index,
+                                                       world=accelerator.num_processes)]
             pixels = data.batch(indices)
             cond = embeddings[[_pick(offsets[i], generator, config.caption_variants) for i in indices]].clone()
             drop = torch.rand(len(indices), generator=generator) < config.uncond_prob
