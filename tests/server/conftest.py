@@ -33,9 +33,11 @@ def wait_healthy(url: str, timeout: float = 120.0, process=None) -> None:
     raise TimeoutError(f"server at {url} not healthy after {timeout} s")
 
 
-def server_log(process) -> str:
-    """The last 20,000 characters a server subprocess printed."""
-    return Path(process.log_path).read_text(errors="replace")[-20000:]
+def server_log(process, since: int = 0) -> str:
+    """The last 20,000 characters a server subprocess printed after byte offset ``since`` of its log."""
+    with open(process.log_path, "rb") as log:
+        log.seek(since)
+        return log.read().decode(errors="replace")[-20000:]
 
 
 def start_server_process(*args: str, port: int):
