@@ -471,6 +471,12 @@ def _pghi_core(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float
     log_s = torch.maximum(s, floor).log_()
     # 1. Gradients of the log-magnitude: d/d(frequency) per cycle/sample, d/d(time) per sample.
     d_freq = torch.gradient(log_s, dim=2)[0].mul_(n_fft)
+    # A real signal's magnitude is even in frequency about 0 (and about Nyquist), so its frequency
+    # derivative vanishes there; a one-sided difference would give DC a non-zero instantaneous frequency
+    # and turn a DC offset or sub-bass level into a rotating phasor.
+    d_freq[..., 0] = 0
+    if bins == n_fft // 2 + 1:
+        d_freq[..., -1] = 0
     d_time = torch.gradient(log_s, dim=1)[0].div_(hop)
     # 2. Phase increments. Over one hop (trapezoid rule) with the instantaneous frequency
     #    dphi/dt = 2 pi k / n_fft + (1 / lambda) dlog|S|/domega; over one bin with

@@ -224,6 +224,9 @@ class _InverseMel(T.NamedTuple):
     n_freqs: int
     fb: torch.Tensor  # (n_mels, support_bins) filterbank, sparse CSR: each bin feeds at most two filters
     fb_t: torch.Tensor  # (support_bins, n_mels), its transpose, sparse CSR
+    # (support_bins,) index of the bin each bin takes its value from: itself, or for a bin no filter sees
+    # (DC, when the lowest filter starts at 0 Hz) the nearest one some filter does; None when all are seen
+    fill_from: T.Optional[torch.Tensor]
 
 
 @functools.lru_cache(maxsize=8)
@@ -232,7 +235,14 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     support = _support(fb.sum(0))
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
     dense = fb[:, :support]
-    return _InverseMel(operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device))
+    seen = torch.nonzero(dense.sum(0) > 0).flatten()
+    fill_from = None
+    if seen.numel() and seen.numel() < support:
+        nearest = (torch.arange(support)[:, None] - seen[None, :]).abs().argmin(1)
+        fill_from = seen[nearest].to(device)
+    return _InverseMel(
+        operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device), fill_from
+    )
 
 
 def _sparse_mm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -280,6 +290,10 @@ def mel_to_linear(mel: ArrayLike, params: SpectrogramParams, *, refine_iters: in
         linear.add_(eps)
         for _ in range(refine_iters):
             linear.mul_(numerator / (_sparse_mm(inv.fb_t, _sparse_mm(inv.fb, linear)) + eps))
+    if inv.fill_from is not None:
+        # No filter sees these bins, so the mel leaves them free; a hole there (a zero at DC) would read to
+        # phase reconstruction as two components where the music has one lobe around 0 Hz.
+        linear = linear.index_select(-2, inv.fill_from)
     pad = inv.n_freqs - inv.support_bins
     if pad:
         linear = torch.nn.functional.pad(linear, (0, 0, 0, pad))

@@ -100,6 +100,19 @@ def test_pghi_on_a_stationary_tone_is_close():
     assert consistency_db(out, mag) < -20.0  # Hann side lobes (-31 dB) are what PGHI misses
 
 
+def test_pghi_keeps_a_dc_offset_real():
+    """The magnitude is even about 0 Hz, so PGHI must not give DC an instantaneous frequency: a DC offset
+    stays a DC offset (it used to turn into a slowly rotating phasor and cost 10 dB on such music)."""
+    t = torch.arange(RATE) / RATE
+    x = (0.4 + 0.3 * torch.sin(2 * math.pi * 500 * t))[None]
+    mag = stft(x).abs()
+    phi = phase.pghi(mag, **GEOMETRY)
+    dc = torch.polar(torch.ones(()), phi[0, 0])
+    assert float((dc.imag.abs()).max()) < 1e-3  # real: phase 0 or pi, in every frame
+    out = phase.reconstruct_waveform(mag, **GEOMETRY, method="pghi")
+    assert consistency_db(out, mag) < -20.0
+
+
 @pytest.mark.parametrize("compact", [False, True])
 def test_true_phase_gives_back_the_signal(signal, compact):
     spectrum = stft(signal)

@@ -55,6 +55,16 @@ def test_mel_to_linear_is_consistent_and_non_negative(tone):
     assert float((back - mel).norm() / mel.norm()) < 0.01
 
 
+def test_mel_to_linear_fills_the_bins_no_filter_sees():
+    """The lowest HTK filter starts at 0 Hz with zero weight, so the mel says nothing about the DC bin; it
+    takes its neighbour's value instead of a hole that phase reconstruction would read as two lobes."""
+    p = SpectrogramParams()
+    assert float(spectral.mel_matrix(p)[:, 0].sum()) == 0.0
+    mel = spectral.waveform_to_mel(np.full((1, 44100), 0.25, np.float32) * 32768, p)
+    linear = spectral.mel_to_linear(mel, p)
+    assert torch.equal(linear[:, 0], linear[:, 1]) and float(linear[:, 0].min()) > 0
+
+
 def test_mel_to_linear_rejects_wrong_height():
     with pytest.raises(ValueError, match="512"):
         spectral.mel_to_linear(torch.ones(1, 100, 10), SpectrogramParams())
