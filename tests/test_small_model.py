@@ -206,3 +206,63 @@ def test_denoising_calibration_keeps_more_of_the_seed(pipe):
     assert bent < plain
     with pytest.raises(ValueError, match="denoising"):
         pipe.riffuse(inputs(denoising=1.5), init)
+
+
+def test_remove_patch_grid_takes_out_exactly_the_patch_period():
+    t = torch.arange(256, dtype=torch.float32)
+    smooth = torch.sin(2 * torch.pi * 3 * t / 256).expand(2, 64, 256)  # music-like: slow in time
+    grid = torch.tensor([0.3, -0.1, -0.3, 0.1]).repeat(64)  # a zero-mean pattern every 4 columns
+    out = sm.remove_patch_grid(smooth + grid, patch_size=4)
+    assert out.shape == smooth.shape and torch.allclose(out, smooth, atol=1e-5)
+    assert torch.allclose(sm.remove_patch_grid(smooth, patch_size=4), smooth, atol=1e-5)
+    spectrum = torch.fft.rfft(sm.remove_patch_grid(torch.randn(3, 64, 256), patch_size=4), dim=-1)
+    assert float(spectrum[..., [64, 128]].abs().max()) < 1e-3  # the patch period's bins, nothing else
+    assert sm.remove_patch_grid(grid[None], patch_size=1) is not None
+
+
+@pytest.mark.parametrize("patch_size, shape, match", [(0, (4, 8), "integer >= 1"), (3, (4, 8), "multiple of"),
+                                                      (4, (8,), "height, width")])
+def test_remove_patch_grid_errors(patch_size, shape, match):
+    with pytest.raises(ValueError, match=match):
+        sm.remove_patch_grid(torch.zeros(shape), patch_size=patch_size)
+
+
+def test_outputs_carry_no_patch_grid_and_the_option_is_stored(pipe, tiny_model_dir):
+    assert json.loads((tiny_model_dir / "riffusion_model.json").read_text())["suppress_patch_grid"] is True
+
+    def grid_level(image) -> float:
+        x = torch.from_numpy(pixels(image))
+        return float(torch.fft.rfft(x, dim=-1)[:, [64, 128]].abs().mean())
+
+    filtered = grid_level(pipe.text_to_image("a calm pad", seed=3))
+    pipe.config.suppress_patch_grid = False
+    try:
+        raw = grid_level(pipe.text_to_image("a calm pad", seed=3))
+    finally:
+        pipe.config.suppress_patch_grid = True
+    # the random tiny model saturates many pixels, and clipping at 0/255 brings some of the pattern back
+    assert filtered < raw / 4, (filtered, raw)
+    with pytest.raises(ValueError, match="suppress_patch_grid"):
+        sm.SmallModelConfig.from_dict({"suppress_patch_grid": "yes"})
+
+
+def test_cpu_threads_are_lowered_while_denoising_and_restored(pipe):
+    seen = []
+    hook = pipe.unet.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        pipe.config.cpu_threads = 1
+        pipe.text_to_image("a calm pad", seed=0, num_inference_steps=2)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        pipe.config.cpu_threads = 4  # never raised above the process setting
+        pipe.text_to_image("a calm pad", seed=0, num_inference_steps=2)
+        assert set(seen) == {2}
+    finally:
+        hook.remove()
+        pipe.config.cpu_threads = None
+        torch.set_num_threads(before)
+    for bad in (0, "1", True):
+        with pytest.raises(ValueError, match="cpu_threads"):
+            sm.SmallModelConfig(cpu_threads=bad)
