@@ -238,8 +238,11 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     seen = torch.nonzero(dense.sum(0) > 0).flatten()
     fill_from = None
     if seen.numel() and seen.numel() < support:
-        nearest = (torch.arange(support)[:, None] - seen[None, :]).abs().argmin(1)
-        fill_from = seen[nearest].to(device)
+        bins = torch.arange(support)
+        right = torch.searchsorted(seen, bins).clamp_(max=seen.numel() - 1)
+        left = (right - 1).clamp_(min=0)
+        nearer_left = (bins - seen[left]).abs() < (seen[right] - bins).abs()
+        fill_from = torch.where(nearer_left, seen[left], seen[right]).to(device)
     return _InverseMel(
         operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device), fill_from
     )
@@ -258,7 +261,8 @@ def mel_to_linear(mel: ArrayLike, params: SpectrogramParams, *, refine_iters: in
 
     The minimum-norm least-squares solution through a pseudo-inverse computed once per parameter set and
     device (cached), clipped at zero, then ``refine_iters`` multiplicative non-negative least-squares
-    updates (Lee & Seung, 2001) that restore the mel energy the clipping removed. This replaces the
+    updates (Lee & Seung, 2001) that restore the mel energy the clipping removed; bins no filter sees (DC,
+    for a filterbank from 0 Hz) take the value of the nearest bin one does. This replaces the
     original's 200-iteration SGD, which did not converge and no longer runs on current torchaudio.
 
     Parameters
