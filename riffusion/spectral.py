@@ -224,9 +224,8 @@ class _InverseMel(T.NamedTuple):
     n_freqs: int
     fb: torch.Tensor  # (n_mels, support_bins) filterbank, sparse CSR: each bin feeds at most two filters
     fb_t: torch.Tensor  # (support_bins, n_mels), its transpose, sparse CSR
-    # (support_bins,) index of the bin each bin takes its value from: itself, or for a bin no filter sees
-    # (DC, when the lowest filter starts at 0 Hz) the nearest one some filter does; None when all are seen
-    fill_from: T.Optional[torch.Tensor]
+    unseen: torch.Tensor  # (k,) bins below support_bins that no filter sees (DC, for filters from 0 Hz)
+    unseen_source: torch.Tensor  # (k,) for each, the nearest bin some filter does see
 
 
 @functools.lru_cache(maxsize=8)
@@ -235,16 +234,16 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     support = _support(fb.sum(0))
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
     dense = fb[:, :support]
-    seen = torch.nonzero(dense.sum(0) > 0).flatten()
-    fill_from = None
-    if seen.numel() and seen.numel() < support:
-        bins = torch.arange(support)
-        right = torch.searchsorted(seen, bins).clamp_(max=seen.numel() - 1)
-        left = (right - 1).clamp_(min=0)
-        nearer_left = (bins - seen[left]).abs() < (seen[right] - bins).abs()
-        fill_from = torch.where(nearer_left, seen[left], seen[right]).to(device)
+    weight = dense.sum(0)
+    seen, unseen = torch.nonzero(weight > 0).flatten(), torch.nonzero(weight == 0).flatten()
+    if not seen.numel():
+        unseen = seen
+    right = torch.searchsorted(seen, unseen).clamp_(max=max(seen.numel() - 1, 0))
+    left = (right - 1).clamp_(min=0)
+    source = torch.where((unseen - seen[left]).abs() < (seen[right] - unseen).abs(), seen[left], seen[right])
     return _InverseMel(
-        operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device), fill_from
+        operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device),
+        unseen.to(device), source.to(device),
     )
 
 
@@ -294,10 +293,10 @@ def mel_to_linear(mel: ArrayLike, params: SpectrogramParams, *, refine_iters: in
         linear.add_(eps)
         for _ in range(refine_iters):
             linear.mul_(numerator / (_sparse_mm(inv.fb_t, _sparse_mm(inv.fb, linear)) + eps))
-    if inv.fill_from is not None:
+    if inv.unseen.numel():
         # No filter sees these bins, so the mel leaves them free; a hole there (a zero at DC) would read to
         # phase reconstruction as two components where the music has one lobe around 0 Hz.
-        linear = linear.index_select(-2, inv.fill_from)
+        linear[..., inv.unseen, :] = linear[..., inv.unseen_source, :]
     pad = inv.n_freqs - inv.support_bins
     if pad:
         linear = torch.nn.functional.pad(linear, (0, 0, 0, pad))
