@@ -114,11 +114,16 @@ def test_interpolation_endpoints_and_batch_equals_single(pipe):
         assert np.abs(s - b).max() <= 1.0
 
 
-def test_mask_keeps_the_black_region_of_the_seed_image(pipe):
+@pytest.mark.parametrize("sampler", sm.SAMPLERS)
+def test_mask_keeps_the_black_region_of_the_seed_image(pipe, sampler):
     init = seed_image()
     mask = np.full((64, 256), 255, np.uint8)
     mask[:, :128] = 0  # keep the left half
-    out = pixels(pipe.riffuse(inputs(), init, Image.fromarray(mask)))
+    try:
+        pipe.config.sampler = sampler
+        out = pixels(pipe.riffuse(inputs(), init, Image.fromarray(mask)))
+    finally:
+        pipe.config.sampler = "dpmsolver++"
     kept = np.abs(out[:, :128] - pixels(init)[:, :128]).mean()
     repainted = np.abs(out[:, 128:] - pixels(init)[:, 128:]).mean()
     assert kept <= 1.0 < repainted
@@ -266,3 +271,113 @@ def test_cpu_threads_are_lowered_while_denoising_and_restored(pipe):
     for bad in (0, "1", True):
         with pytest.raises(ValueError, match="cpu_threads"):
             sm.SmallModelConfig(cpu_threads=bad)
+
+
+def _unet_batches(pipe, call):
+    seen = []
+    hook = pipe.unet.register_forward_pre_hook(lambda _m, args: seen.append(int(args[0].shape[0])))
+    try:
+        result = call()
+    finally:
+        hook.remove()
+    return seen, result
+
+
+def test_guidance_min_timestep_guides_only_the_noisy_steps(pipe):
+    # 4 trailing steps from noise: timesteps 999, 749, 499, 249
+    try:
+        pipe.config.guidance_min_timestep = 500
+        seen, _ = _unet_batches(pipe, lambda: pipe.text_to_image("a calm pad", seed=3, num_inference_steps=4))
+        assert seen == [2, 2, 1, 1]  # CFG batch (uncond + cond), then the conditional branch alone
+        pipe.config.guidance_min_timestep = 1000  # no step guided: the same as guidance 1
+        never = pixels(pipe.text_to_image("a calm pad", seed=3, num_inference_steps=4, guidance=3.0))
+        pipe.config.guidance_min_timestep = 0
+        plain = pixels(pipe.text_to_image("a calm pad", seed=3, num_inference_steps=4, guidance=1.0))
+        assert np.abs(never - plain).max() <= 1
+    finally:
+        pipe.config.guidance_min_timestep = 0
+    for bad in (-1, 1001, 2.5, True, "500"):
+        with pytest.raises(ValueError, match="guidance_min_timestep"):
+            sm.SmallModelConfig(guidance_min_timestep=bad)
+
+
+def test_parallel_guidance_matches_the_eager_batch():
+    torch.manual_seed(1)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32))
+    unet = sm.build_unet(config, SMALL_PARAMS).eval().requires_grad_(False)
+    parallel = sm.ParallelGuidance(unet, patch_size=4, max_shapes=1)
+    for batch, width in ((1, 256), (2, 128)):  # a new shape is traced anew (and the old one dropped)
+        x = torch.randn(batch, 1, 64, width)
+        cond = torch.randn(2 * batch, 17, 384)
+        with torch.no_grad():
+            eager = sm.denoise(unet, torch.cat([x, x]), torch.tensor(700), cond, patch_size=4)
+        uncond_pred, cond_pred = parallel(x, torch.tensor(700), cond[:batch], cond[batch:])
+        torch.testing.assert_close(torch.cat([uncond_pred, cond_pred]), eager, rtol=1e-4, atol=1e-5)
+        assert len(parallel._traces) == 1
+
+
+def test_parallel_guidance_falls_back_to_the_eager_batch_when_tracing_fails(caplog, monkeypatch):
+    torch.manual_seed(1)
+    unet = sm.build_unet(sm.SmallModelConfig(block_out_channels=(32, 32)), SMALL_PARAMS).eval().requires_grad_(False)
+    parallel = sm.ParallelGuidance(unet, patch_size=4)
+    x, cond = torch.randn(1, 1, 64, 256), torch.randn(2, 17, 384)
+
+    def no_tracing(*_args, **_kwargs):
+        raise RuntimeError("no tracing here")
+
+    monkeypatch.setattr(torch.jit, "trace", no_tracing)  # torch's function, not ours
+    with caplog.at_level("WARNING"):
+        uncond_pred, cond_pred = parallel(x, torch.tensor(300), cond[:1], cond[1:])
+    with torch.no_grad():
+        eager = sm.denoise(unet, torch.cat([x, x]), torch.tensor(300), cond, patch_size=4)
+    torch.testing.assert_close(torch.cat([uncond_pred, cond_pred]), eager)
+    assert "cannot trace the UNet" in caplog.text and "no tracing here" in caplog.text
+
+
+def test_pipeline_uses_parallel_guidance_only_where_it_applies(pipe):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        pipe.config.cpu_threads = 1
+        pipe.config.cpu_parallel_guidance = False
+        pipe._parallel = None
+        eager = pixels(pipe.text_to_image("a calm pad", seed=4, num_inference_steps=3))
+        assert pipe._parallel is None
+        pipe.config.cpu_parallel_guidance = True  # the default
+        seen, image = _unet_batches(pipe, lambda: pipe.text_to_image("a calm pad", seed=4, num_inference_steps=3))
+        assert seen == [1] and pipe._parallel is not None  # only the trace's own run of one half, batch 1
+        seen, image = _unet_batches(pipe, lambda: pipe.text_to_image("a calm pad", seed=4, num_inference_steps=3))
+        assert seen == []  # every step went through the traced halves
+        assert np.abs(pixels(image) - eager).max() <= 1
+        torch.set_num_threads(1)  # no second thread to spare: the eager batch
+        seen, _ = _unet_batches(pipe, lambda: pipe.text_to_image("a calm pad", seed=4, num_inference_steps=3))
+        assert seen == [2, 2, 2]
+    finally:
+        pipe.config.cpu_threads = None
+        pipe.config.cpu_parallel_guidance = True
+        pipe._parallel = None
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="cpu_parallel_guidance"):
+        sm.SmallModelConfig(cpu_parallel_guidance="yes")
+
+
+@pytest.mark.parametrize("sampler", sm.SAMPLERS)
+def test_each_sampler_denoises_from_noise_and_img2img(pipe, sampler):
+    try:
+        pipe.config.sampler = sampler
+        seen, image = _unet_batches(pipe, lambda: pipe.text_to_image("a calm pad", seed=5, num_inference_steps=4))
+        assert len(seen) == 4 and image.size == pipe.image_size
+        again = pipe.text_to_image("a calm pad", seed=5, num_inference_steps=4)
+        assert np.array_equal(pixels(image), pixels(again))
+        seen, riff = _unet_batches(pipe, lambda: pipe.riffuse(inputs(denoising=0.5), seed_image()))
+        assert len(seen) == 2  # the last half of the 4 steps
+        assert np.abs(pixels(riff) - pixels(seed_image())).mean() < np.abs(pixels(image) - pixels(seed_image())).mean()
+    finally:
+        pipe.config.sampler = "dpmsolver++"
+
+
+def test_sampler_errors():
+    with pytest.raises(ValueError, match="sampler must be one of dpmsolver\\+\\+, unipc; got 'ddim'"):
+        sm.SmallModelConfig(sampler="ddim")
+    with pytest.raises(ValueError, match="sampler"):
+        sm.make_inference_scheduler(sm.make_train_scheduler().config, "euler")
