@@ -3,7 +3,8 @@
 ``python -m riffusion.training.evaluation --model riffusion-small-v1 --seeds 20 [--out results.json]``
 
 * **Real-time factor**: wall time from a prompt to a 5.1 s waveform (text encoding, diffusion, inverse mel,
-  phase reconstruction) divided by the clip's duration, median over runs, on the current machine.
+  phase reconstruction) divided by the clip's duration, median over runs after one warm-up generation, on
+  the current machine.
 * **Steering**: for pairs of prompts *not in the training captions* whose sound should differ in a
   weight-free statistic (spectral centroid, onset rate, tempo), the share of seeds for which the statistic
   moves the right way between the two prompts (same seed for both).
@@ -46,7 +47,7 @@ def _statistic(name: str, waveform: np.ndarray, sample_rate: int) -> float:
 
 
 def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
-             phase: str = "default", rtf_runs: int = 5, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+             phase: str = "default", rtf_runs: int = 7, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Run the three measurements on ``model`` (a folder or shipped name) and return a JSON-able dict."""
     from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.small_model import load_small_pipeline
@@ -57,7 +58,9 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     converter = SpectrogramImageConverter(params, device="cpu", phase=phase)
     steps = steps or pipe.config.num_inference_steps
     guidance = pipe.config.guidance_scale if guidance is None else guidance
-    pipe.encode_prompt("warm-up")
+    # warm-up: the first generation of a shape pays one-off costs (the parallel-guidance trace, ~0.75 s;
+    # oneDNN kernel selection), which a running jam or server has paid long before
+    converter.waveform_from_image(pipe.text_to_image("warm-up", seed=0, num_inference_steps=steps, guidance=guidance))
 
     def audio(image, seed: int) -> np.ndarray:
         return converter.waveform_from_image(image, generator=torch.Generator().manual_seed(seed))
@@ -129,10 +132,20 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
+    for name in ("seeds", "steps", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1, got {value}")
+    if args.guidance is not None and not args.guidance >= 0:
+        parser.error(f"--guidance must be >= 0, got {args.guidance}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = evaluate(args.model, seeds=args.seeds, steps=args.steps, guidance=args.guidance,
-                       log=lambda m: print(m, file=sys.stderr))
+    try:
+        results = evaluate(args.model, seeds=args.seeds, steps=args.steps, guidance=args.guidance,
+                           log=lambda m: print(m, file=sys.stderr))
+    except (LookupError, ValueError, OSError) as error:  # a bad --model: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     text = json.dumps(results, indent=2)
     if args.out:
         from riffusion.files import atomic_path
