@@ -243,17 +243,11 @@ class _Denoiser(torch.nn.Module):
         return denoise(self.unet, x, t, cond, patch_size=self.patch_size)
 
 
-_BRANCH_POOL: T.Optional["concurrent.futures.ThreadPoolExecutor"] = None
-_BRANCH_POOL_LOCK = threading.Lock()
-
-
-def _branch_pool():
-    """The process's two worker threads for :class:`ParallelGuidance` (shared by all pipelines)."""
-    global _BRANCH_POOL
-    with _BRANCH_POOL_LOCK:
-        if _BRANCH_POOL is None:
-            _BRANCH_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="riffusion-cfg")
-        return _BRANCH_POOL
+@functools.lru_cache(maxsize=1)
+def _branch_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's two worker threads for :class:`ParallelGuidance` (shared by all pipelines; threads
+    start on first use)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="riffusion-cfg")
 
 
 class ParallelGuidance:
@@ -285,32 +279,33 @@ class ParallelGuidance:
         with self._lock:
             if self._failed:
                 return None
-            traced = self._traces.get(key)
-            if traced is None:
-                import warnings
-
-                try:
-                    with torch.no_grad(), warnings.catch_warnings():
-                        # shape-dependent branches are fixed in the trace: exact, as each shape has its own;
-                        # torch 2.13 marks torch.jit deprecated (torch.export's modules run in Python and
-                        # hold the GIL, which is what this avoids)
-                        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                        warnings.simplefilter("ignore", DeprecationWarning)
-                        traced = torch.jit.trace(self._module, (x, t, cond), check_trace=False)
-                except Exception as error:  # noqa: BLE001 - any tracing failure means: stay eager
-                    import logging
-
-                    logging.getLogger(__name__).warning(
-                        "cannot trace the UNet (%s); guided steps run as one eager batch", error
-                    )
-                    self._failed = True
-                    return None
-                self._traces[key] = traced
-                while len(self._traces) > self._max_shapes:
-                    self._traces.popitem(last=False)
-            else:
+            if key in self._traces:
                 self._traces.move_to_end(key)
+                return self._traces[key]
+            try:
+                traced = self._make_trace(x, t, cond)
+            except Exception as error:  # noqa: BLE001 - any tracing failure means: stay eager
+                import logging
+
+                logging.getLogger(__name__).warning("cannot trace the UNet (%s); guided steps run as one eager batch",
+                                                    error)
+                self._failed = True
+                return None
+            self._traces[key] = traced
+            if len(self._traces) > self._max_shapes:
+                self._traces.popitem(last=False)
             return traced
+
+    def _make_trace(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor):
+        import warnings
+
+        with torch.no_grad(), warnings.catch_warnings():
+            # shape-dependent branches are fixed in the trace: exact, as each shape has its own; torch 2.13
+            # marks torch.jit deprecated (torch.export's modules run in Python and hold the GIL, which is what
+            # this avoids)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.trace(self._module, (x, t, cond), check_trace=False)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor):
         """(unconditional, conditional) predictions for ``x`` (batch, 1, height, width) at timestep ``t``
@@ -474,12 +469,13 @@ class SmallRiffusionPipeline:
             self._text_encoder = load_sentence_encoder(self.config.max_text_tokens)
         return self._text_encoder
 
+    def _uses_autocast(self) -> bool:
+        return self.device.type == "cpu" and self.config.cpu_bf16 and self.dtype == torch.float32 and _cpu_has_bf16()
+
     def _autocast(self):
         """bfloat16 autocast on CPUs with native bf16 units (AVX512-BF16/AMX: ~25 % faster UNet steps,
         0.5 % relative difference), when ``config.cpu_bf16``; a no-op elsewhere (emulated bf16 is slower)."""
-        import contextlib
-
-        if self.device.type == "cpu" and self.config.cpu_bf16 and self.dtype == torch.float32 and _cpu_has_bf16():
+        if self._uses_autocast():
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -501,10 +497,9 @@ class SmallRiffusionPipeline:
         """The two-thread guided step (see ``SmallModelConfig.cpu_parallel_guidance``) when it applies: on
         a CPU, float32 without autocast, ``cpu_threads == 1`` and at least two intra-op threads allowed (so
         the second core is ours to use); else None."""
+        # (autocast is thread-local, so the bf16 path stays eager)
         if not (self.config.cpu_parallel_guidance and self.device.type == "cpu" and self.config.cpu_threads == 1
-                and torch.get_num_threads() >= 2 and self.dtype == torch.float32):
-            return None
-        if self.config.cpu_bf16 and _cpu_has_bf16():  # autocast is thread-local: keep that path eager
+                and torch.get_num_threads() >= 2 and self.dtype == torch.float32 and not self._uses_autocast()):
             return None
         if self._parallel is None:
             self._parallel = ParallelGuidance(self.unet, patch_size=self.config.patch_size)
@@ -662,20 +657,22 @@ class SmallRiffusionPipeline:
         # 6. Guided denoising (the conditional branch alone below config.guidance_min_timestep); a mask
         #    keeps the black region of the seed image (noised to the same level).
         parallel = self._parallel_guidance()
+
+        def unet(model_in: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return denoise(self.unet, model_in.to(dtype), t, c, patch_size=self.config.patch_size).float()
+
         with self._cpu_threads():
             for i, t in enumerate(timesteps):
-                guided = int(t) >= self.config.guidance_min_timestep
-                if guided and parallel is not None:
-                    uncond_pred, cond_pred = parallel(x.to(dtype), t.to(device), cond[:batch], cond[batch:])
-                    pred = uncond_pred.float() + g * (cond_pred.float() - uncond_pred.float())
+                t = t.to(device)
+                if int(t) < self.config.guidance_min_timestep:
+                    pred = unet(x, t, cond[batch:])
                 else:
-                    model_in = torch.cat([x, x]) if guided else x
-                    with self._autocast():
-                        pred = denoise(self.unet, model_in.to(dtype), t.to(device), cond if guided else cond[batch:],
-                                       patch_size=self.config.patch_size).float()
-                    if guided:
-                        uncond_pred, cond_pred = pred.chunk(2)
-                        pred = uncond_pred + g * (cond_pred - uncond_pred)
+                    if parallel is not None:  # float32 only: no casts needed
+                        uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:])
+                    else:
+                        uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond).chunk(2)
+                    pred = uncond_pred + g * (cond_pred - uncond_pred)
                 x = scheduler.step(pred, t, x).prev_sample
                 if mask is not None and has_init:
                     if i + 1 < len(timesteps):

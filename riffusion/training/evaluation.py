@@ -58,12 +58,13 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     converter = SpectrogramImageConverter(params, device="cpu", phase=phase)
     steps = steps or pipe.config.num_inference_steps
     guidance = pipe.config.guidance_scale if guidance is None else guidance
-    # warm-up: the first generation of a shape pays one-off costs (the parallel-guidance trace, ~0.75 s;
-    # oneDNN kernel selection), which a running jam or server has paid long before
-    converter.waveform_from_image(pipe.text_to_image("warm-up", seed=0, num_inference_steps=steps, guidance=guidance))
 
     def audio(image, seed: int) -> np.ndarray:
         return converter.waveform_from_image(image, generator=torch.Generator().manual_seed(seed))
+
+    # warm-up: the first generation of a shape pays one-off costs (the parallel-guidance trace, ~0.75 s;
+    # oneDNN kernel selection), which a running jam or server has paid long before
+    audio(pipe.text_to_image("warm-up", seed=0, num_inference_steps=steps, guidance=guidance), 0)
 
     # 1. Real-time factor, end to end, with a new prompt each run (no embedding cache hits).
     times = []
