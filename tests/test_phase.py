@@ -297,3 +297,66 @@ def test_internal_stft_matches_torch(n_fft, hop, win):
     noisy = spectrum + 0.1 * torch.randn_like(spectrum)  # not a consistent spectrum: tests the overlap-add
     want = torch.istft(noisy.transpose(1, 2), n_fft, hop, win, window, center=True, length=x.shape[-1])
     torch.testing.assert_close(stft.inverse(noisy, x.shape[-1]), want, atol=1e-4, rtol=1e-4)
+
+
+# --- a lower sample rate for band-limited spectra ----------------------------------------------------------
+
+# 16 kHz audio whose mel stops at 4 kHz: like a Riffusion image (10 kHz of 22.05), the top half is empty.
+BAND_PARAMS = SpectrogramParams(sample_rate=16000, step_size_ms=10, window_duration_ms=40, padded_duration_ms=160,
+                                num_frequencies=64, max_frequency=4000)
+
+
+def test_reduced_rate_geometry_keeps_frames_and_bin_frequencies():
+    p = SpectrogramParams()
+    geometry = phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, 4001)  # bins up to 10 kHz
+    assert geometry == (8400, 210, 2100)  # 21 kHz: 10 ms hops, 100 ms window, 2.5 Hz bins, as at 44.1 kHz
+    n, hop, win = geometry
+    rate = p.sample_rate * hop / p.hop_length
+    assert rate / n == p.sample_rate / p.n_fft and win / rate == p.win_length / p.sample_rate
+    assert n // 2 + 1 >= 4001
+    # nothing to gain: the full band is used, or the saving is under 10 % (riffusion-small-v1's 64 mels)
+    assert phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, p.n_fft // 2 + 1) is None
+    assert phase.reduced_rate_geometry(1764, 441, 1764, 801) is None
+
+
+def test_upsample_is_band_limited_interpolation():
+    from riffusion.phase import _upsample
+
+    frames, hop, hop_out = 40, 30, 64  # 3 kHz -> 6.4 kHz
+    t_in = torch.arange(hop * (frames - 1), dtype=torch.float64) / 3000
+    t_out = torch.arange(hop_out * (frames - 1), dtype=torch.float64) / 6400
+    tone = lambda t: torch.sin(2 * math.pi * 440 * t) + 0.5 * torch.cos(2 * math.pi * 1234 * t)  # noqa: E731
+    out = _upsample(tone(t_in)[None].float(), hop, hop_out, frames)
+    assert out.shape == (1, hop_out * (frames - 1))
+    error = (out[0] - tone(t_out).float()).abs()
+    # exact up to the ends, which are extended (odd reflection) and ring for a few ms
+    assert float(error[hop_out : -hop_out].max()) < 2e-3
+    assert float(error[len(error) // 4 : -len(error) // 4].max()) < 1e-4
+
+
+@pytest.mark.parametrize("method", sorted(phase.REDUCED_RATE_METHODS))
+def test_reduced_rate_matches_the_full_rate(method, signal):
+    """Same shape, level and consistency as at the input rate, for a band-limited spectrogram."""
+    p = BAND_PARAMS
+    x = torch.nn.functional.interpolate(signal[:1, None], scale_factor=2, mode="linear")[:, 0]  # 2 s at 16 kHz
+    mel = spectral.waveform_to_mel(x, p)
+    linear = spectral.mel_to_linear(mel, p)
+    basis = spectral.mel_matrix(p)
+    bins = phase._support(basis.sum(0))
+    assert phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, bins) is not None
+    kwargs = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, method=method, num_iters=6,
+                  mel=mel, mel_basis=basis, length=p.num_samples(mel.shape[-1]) + 7)
+    low = phase.reconstruct_waveform(linear, **kwargs)
+    full = phase.reconstruct_waveform(linear, **kwargs, reduced_rate=False)
+    assert low.shape == full.shape == (1, p.num_samples(mel.shape[-1]) + 7) and torch.isfinite(low).all()
+    assert float(low.square().mean().sqrt() / full.square().mean().sqrt()) == pytest.approx(1.0, abs=0.05)
+    assert mel_consistency(low, mel, p) < mel_consistency(full, mel, p) + 1.5
+
+
+def test_reduced_rate_leaves_full_band_input_and_the_original_method_alone(magnitude):
+    generator = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    for method in ("pghi+griffin-lim", "griffin-lim"):  # a full-band magnitude; the original's method
+        a = phase.reconstruct_waveform(magnitude, **GEOMETRY, method=method, num_iters=2, generator=generator())
+        b = phase.reconstruct_waveform(magnitude, **GEOMETRY, method=method, num_iters=2, generator=generator(),
+                                       reduced_rate=False)
+        assert torch.equal(a, b)
