@@ -360,3 +360,9 @@ def test_reduced_rate_leaves_full_band_input_and_the_original_method_alone(magni
         b = phase.reconstruct_waveform(magnitude, **GEOMETRY, method=method, num_iters=2, generator=generator(),
                                        reduced_rate=False)
         assert torch.equal(a, b)
+
+
+def test_mel_griffin_lim_iters_per_geometry():
+    p = SpectrogramParams()  # 4x zero-padded window: cheap linear warm-up on the compact grid
+    assert phase.mel_griffin_lim_iters(p.n_fft, p.win_length) == (phase.MEL_GL_WARMUP_ITERS, phase.MEL_GL_ITERS)
+    assert phase.mel_griffin_lim_iters(1764, 1764) == (phase.MEL_GL_WARMUP_ITERS_UNPADDED, phase.MEL_GL_ITERS_UNPADDED)
