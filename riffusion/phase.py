@@ -742,7 +742,7 @@ def _upsample(waveform: torch.Tensor, hop: int, hop_length: int, frames: int, pa
     odd reflection first, ``pad_frames`` hops on each side, faded to zero, so neither the ends nor the
     periodic wrap have a jump to ring into the clip.
     """
-    pad = min(pad_frames, frames - 1) * hop
+    pad = max(0, min(pad_frames, frames - 2)) * hop  # reflection needs fewer samples than the clip has
     padded = waveform
     if pad:
         # odd (point) reflection: value and slope continue across the ends, so little rings into the clip

@@ -366,3 +366,13 @@ def test_mel_griffin_lim_iters_per_geometry():
     p = SpectrogramParams()  # 4x zero-padded window: cheap linear warm-up on the compact grid
     assert phase.mel_griffin_lim_iters(p.n_fft, p.win_length) == (phase.MEL_GL_WARMUP_ITERS, phase.MEL_GL_ITERS)
     assert phase.mel_griffin_lim_iters(1764, 1764) == (phase.MEL_GL_WARMUP_ITERS_UNPADDED, phase.MEL_GL_ITERS_UNPADDED)
+
+
+@pytest.mark.parametrize("frames", [2, 3, 6])
+def test_reduced_rate_on_very_short_input(frames):
+    p = BAND_PARAMS
+    linear = torch.zeros(1, p.n_fft // 2 + 1, frames)
+    linear[:, 40:60] = 1.0  # well inside the band
+    out = phase.reconstruct_waveform(linear, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                                     method="pghi+griffin-lim", num_iters=2)
+    assert out.shape == (1, p.hop_length * (frames - 1)) and torch.isfinite(out).all()

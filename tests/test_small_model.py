@@ -335,9 +335,10 @@ def test_parallel_guidance_falls_back_to_the_eager_batch_when_tracing_fails(capl
 
 
 def test_pipeline_uses_parallel_guidance_only_where_it_applies(pipe):
-    before = torch.get_num_threads()
+    before, bf16 = torch.get_num_threads(), pipe.config.cpu_bf16
     try:
         torch.set_num_threads(2)
+        pipe.config.cpu_bf16 = False  # on a CPU with native bf16 autocast would take the eager batch instead
         pipe.config.cpu_threads = 1
         pipe.config.cpu_parallel_guidance = False
         pipe._parallel = None
@@ -355,6 +356,7 @@ def test_pipeline_uses_parallel_guidance_only_where_it_applies(pipe):
     finally:
         pipe.config.cpu_threads = None
         pipe.config.cpu_parallel_guidance = True
+        pipe.config.cpu_bf16 = bf16
         pipe._parallel = None
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="cpu_parallel_guidance"):
