@@ -266,6 +266,13 @@ async def _clip_response(request: Request, state: ServerState, inputs: Inference
 # --- the app ------------------------------------------------------------------------------------------------------
 
 
+def default_guidance(pipeline) -> float:
+    """The guidance scale the web app should ask for: the model's own where it declares one (a
+    riffusion-small ``guidance_scale``, tuned with its evaluation), else the original app's 7."""
+    value = getattr(getattr(pipeline, "config", None), "guidance_scale", None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 7.0
+
+
 def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> FastAPI:
     """The server application.
 
@@ -381,7 +388,7 @@ def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> Fa
             "num_inference_steps": state.web_steps,
             "seed_image_id": state.default_seed_image(),
             "denoising": 0.75,
-            "guidance": 7.0,
+            "guidance": default_guidance(state.pipeline),
             "alpha_velocity": 0.25,
             "model": str(getattr(state.pipeline, "model_id", settings.model)),
             "width": width,

@@ -70,6 +70,7 @@ def test_seed_images_defaults_health_docs(server_url):
     defaults = httpx.get(f"{server_url}/api/v1/defaults").json()
     assert defaults["num_inference_steps"] == 4 and defaults["seed_image_id"] == "og_beat"
     assert defaults["denoising"] == 0.75 and defaults["duration_s"] == pytest.approx(5.11)
+    assert defaults["guidance"] == 7.0  # a Stable Diffusion pipeline: the original app's guidance
 
     health = httpx.get(f"{server_url}/api/v1/health").json()
     assert health["status"] == "ok" and health["model"] == "tiny-random"
@@ -173,3 +174,19 @@ def test_serve_refuses_bad_settings_before_binding(args, message):
     result = subprocess.run([sys.executable, "-m", "riffusion", "serve", "--model", "tiny-random", *args],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_defaults_announce_a_small_models_own_guidance(in_process_server, tmp_path):
+    """The jam asks for what the model was tuned with (riffusion-small's ``guidance_scale``), not 7."""
+    import torch
+
+    from riffusion import small_model as sm
+    from riffusion.dataset.presets import SMALL_PARAMS
+
+    torch.manual_seed(0)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32), num_inference_steps=2, guidance_scale=4.5)
+    sm.save_small_model(tmp_path / "m", sm.build_unet(config, SMALL_PARAMS), config=config, params=SMALL_PARAMS)
+    pipeline = sm.SmallRiffusionPipeline.from_pretrained(tmp_path / "m")
+    with in_process_server(pipeline) as server:
+        defaults = httpx.get(f"{server.url}/api/v1/defaults").json()
+    assert defaults["guidance"] == 4.5
