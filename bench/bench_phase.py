@@ -107,23 +107,10 @@ def baseline(image, generator: torch.Generator, original: np.ndarray | None = No
     return torch.istft(linear * angles, n_fft, hop, win, window, center=True, length=length)
 
 
-def ours(name: str, num_iters):
+def ours(name: str, num_iters, reduced_rate: bool = True):
     def run(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
-        return spectral.mel_to_waveform(decode(image), PARAMS, phase=name, num_iters=num_iters, generator=generator)
-
-    return run
-
-
-def at_input_rate(num_iters=None):
-    """The default method without the lower sample rate (``reduced_rate=False``): what that change gains."""
-
-    def run(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
-        mel = decode(image)
-        linear = spectral.mel_to_linear(mel, PARAMS)
-        return phase.reconstruct_waveform(linear, n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_length,
-                                          win_length=PARAMS.win_length, num_iters=num_iters,
-                                          length=PARAMS.num_samples(linear.shape[-1]), mel=mel,
-                                          mel_basis=spectral.mel_matrix(PARAMS), reduced_rate=False)
+        return spectral.mel_to_waveform(decode(image), PARAMS, phase=name, num_iters=num_iters, generator=generator,
+                                        reduced_rate=reduced_rate)
 
     return run
 
@@ -272,7 +259,7 @@ def main(argv=None) -> int:
                     for n in args.mel_iters]
         methods.append((f"default = {phase.DEFAULT_METHOD} ({phase.MEL_GL_WARMUP_ITERS} + {phase.MEL_GL_ITERS})",
                         ours("default", None)))
-        methods.append(("default at 44.1 kHz throughout", at_input_rate()))
+        methods.append(("default at 44.1 kHz throughout", ours("default", None, reduced_rate=False)))
         methods += [(f"oracle |STFT| + pghi+griffin-lim ({n})", oracle(n)) for n in args.oracle]
         report = bench_image_to_audio(clips, methods, args.seed, args.repeats)
         report["clips"] = [label for label, _ in clips]

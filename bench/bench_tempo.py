@@ -47,9 +47,9 @@ def main(argv=None) -> int:
     import torch
     from PIL import Image
 
-    from riffusion import spectral
     from riffusion.dataset import features
-    from riffusion.image import params_from_image, spectrogram_from_image
+    from riffusion.image import params_from_image
+    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
 
     torch.set_num_threads(args.threads)
     rows = [json.loads(line) for line in metadata.read_text().splitlines() if line.strip()]
@@ -57,12 +57,13 @@ def main(argv=None) -> int:
     if not rows:
         print(f"bench_tempo.py: error: no MMA clips with a score tempo in {metadata}", file=sys.stderr)
         return 2
-    true, measured = [], []
+    true, measured, converters = [], [], {}
     for i, row in enumerate(rows):
         image = Image.open(args.data / row["file_name"])
         params = params_from_image(image, warn=False)
-        mel = torch.from_numpy(spectrogram_from_image(image, power=params.power_for_image, max_value=1.0))
-        audio = spectral.mel_to_waveform(mel, params).numpy()
+        if params not in converters:  # the evaluation's image -> audio path, default phase
+            converters[params] = SpectrogramImageConverter(params, device="cpu")
+        audio = converters[params].waveform_from_image(image)
         true.append(float(row["tempo_bpm"]))
         measured.append(features.estimate_tempo(audio, params.sample_rate))
         if (i + 1) % 100 == 0:

@@ -310,6 +310,7 @@ def mel_to_waveform(
     phase: str = "default",
     num_iters: T.Optional[int] = None,
     generator: T.Optional[torch.Generator] = None,
+    reduced_rate: bool = True,
 ) -> torch.Tensor:
     """Synthesise audio from a mel magnitude spectrogram.
 
@@ -326,6 +327,9 @@ def mel_to_waveform(
         Iterations for iterative methods (default: the method's own).
     generator : torch.Generator, optional
         Source of randomness for methods that start from random phase: same seed, same audio.
+    reduced_rate : bool
+        Let the PGHI-based methods work at the lowest sample rate that holds the mel range (see
+        :func:`riffusion.phase.reconstruct_waveform`); ``False``: at ``params.sample_rate`` throughout.
 
     Returns
     -------
@@ -345,4 +349,5 @@ def mel_to_waveform(
         length=params.num_samples(linear.shape[-1]),
         mel=mel,
         mel_basis=mel_matrix(params),
+        reduced_rate=reduced_rate,
     )

@@ -270,7 +270,7 @@ def default_guidance(pipeline) -> float:
     """The guidance scale the web app should ask for: the model's own where it declares one (a
     riffusion-small ``guidance_scale``, tuned with its evaluation), else the original app's 7."""
     value = getattr(getattr(pipeline, "config", None), "guidance_scale", None)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 7.0
+    return float(value) if isinstance(value, (int, float)) else 7.0
 
 
 def create_app(settings: T.Optional[ServerSettings] = None, pipeline=None) -> FastAPI:
