@@ -62,12 +62,11 @@ class Clip:
 
 
 def check_phase(phase: str) -> str:
-    """``phase`` if it names a phase method (see :mod:`riffusion.phase`), else ValueError listing them."""
-    from riffusion import phase as phase_module
+    """``phase`` if it is a phase method spec, ``"name"`` or ``"name:iterations"``
+    (:func:`riffusion.phase.parse_method`), else ValueError saying what is accepted."""
+    from riffusion.phase import parse_method
 
-    names = phase_module.method_names()
-    if phase not in names:
-        raise ValueError(f"unknown phase method {phase!r}; expected one of {', '.join(names)}")
+    parse_method(phase)
     return phase
 
 
@@ -150,7 +149,8 @@ def generate_clip(
         Seed image and mask come from ``inputs.seed_image_id`` / ``mask_image_id`` unless given.
     phase : str
         Phase reconstruction method: "default" (= "mel-griffin-lim"), "griffin-lim", "pghi",
-        "pghi+griffin-lim", "mel-griffin-lim".
+        "pghi+griffin-lim", "mel-griffin-lim"; an iterative one may carry its iterations,
+        "mel-griffin-lim:96" (:func:`riffusion.phase.parse_method`).
     width : int, optional
         Image columns (10 ms each with the default parameters); the seed loop is repeated to fill them.
     apply_filters : bool

@@ -19,6 +19,9 @@ module offers, by name (:data:`METHODS`):
     the mel spectrogram and its filterbank (``mel=``, ``mel_basis=``; what
     :func:`riffusion.spectral.mel_to_waveform` passes), and is the default when they are given.
 
+Where a method is named as text (``--phase``, the server's ``phase`` setting), an iterative one may carry
+its iteration count: ``"mel-griffin-lim:96"`` (:func:`parse_method`).
+
 The STFT is that of ``torch.stft(x, n_fft, hop_length, win_length, window=hann(win_length), center=True,
 pad_mode="reflect")``: a Hann window of ``win_length`` samples centred in an ``n_fft`` frame. Riffusion
 zero-pads 4x (``n_fft`` 17640, window 4410), so the ``n_fft`` grid is a 4x frequency interpolation of the
@@ -845,9 +848,54 @@ LINEAR_DEFAULT_METHOD = "pghi+griffin-lim"
 """What ``method="default"`` means for a bare linear magnitude."""
 
 
+ITERATIVE_METHODS = frozenset({"griffin-lim", "pghi+griffin-lim", "mel-griffin-lim", "default"})
+"""Names that take an iteration count, as ``num_iters=`` or in a spec ``"name:iterations"``."""
+
+
 def method_names() -> list[str]:
     """Every name ``method=`` / ``--phase`` accepts, ``"default"`` last."""
     return [*METHODS, *MEL_METHODS, "default"]
+
+
+def parse_method(spec: str) -> tuple[str, T.Optional[int]]:
+    """Split a phase method spec, ``"name"`` or ``"name:iterations"``, into its name and iterations.
+
+    The string form lets every place that names a method as text (``--phase`` on the CLI, the server's
+    ``phase`` setting) also choose its iterations, as ``"cuda:1"`` picks a device:
+    ``"mel-griffin-lim:96"`` runs 96 mel-constrained iterations (more sound quality, more time; see
+    bench/bench_phase.py), ``"griffin-lim:64"`` 64 from random phase.
+
+    Parameters
+    ----------
+    spec : str
+        A name of :func:`method_names`, optionally followed by ``:`` and a non-negative integer; only the
+        iterative methods (:data:`ITERATIVE_METHODS`) take one.
+
+    Returns
+    -------
+    (name, iterations) : tuple of str and int or None
+        ``None`` when the spec gives no iterations (the method's default).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, iterations that are not a non-negative integer, or iterations on a method
+        that does not iterate (``"pghi"``).
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"phase method must be a string like 'mel-griffin-lim' or 'mel-griffin-lim:96', got {spec!r}")
+    name, sep, count = spec.partition(":")
+    if name not in method_names():
+        raise ValueError(f"unknown phase method {spec!r}; expected one of {', '.join(method_names())}, "
+                         "optionally with ':iterations' (e.g. 'mel-griffin-lim:96')")
+    if not sep:
+        return name, None
+    if not count.isdigit() or not count.isascii():
+        raise ValueError(f"phase iterations must be a non-negative integer, got {count!r} in {spec!r}")
+    if name not in ITERATIVE_METHODS:
+        raise ValueError(f"phase method {name!r} does not iterate, so {spec!r} cannot set iterations; "
+                         f"iterative methods: {', '.join(sorted(ITERATIVE_METHODS))}")
+    return name, int(count)
 
 
 def reconstruct_waveform(
@@ -877,11 +925,13 @@ def reconstruct_waveform(
     method : str
         A key of :data:`METHODS` (``"griffin-lim"``, ``"pghi"``, ``"pghi+griffin-lim"``), of
         :data:`MEL_METHODS` (``"mel-griffin-lim"``, needs ``mel`` and ``mel_basis``) or ``"default"``:
-        :data:`DEFAULT_METHOD` when ``mel`` is given, else :data:`LINEAR_DEFAULT_METHOD`.
+        :data:`DEFAULT_METHOD` when ``mel`` is given, else :data:`LINEAR_DEFAULT_METHOD`. An iterative one
+        may carry its iterations, ``"mel-griffin-lim:96"`` (:func:`parse_method`).
     num_iters : int, optional
         Griffin-Lim iterations of iterative methods; ``None`` uses the method's default (32 for
         ``"griffin-lim"``, :data:`PGHI_GL_ITERS` after PGHI, for ``"mel-griffin-lim"`` the mel-constrained
-        ones of :func:`mel_griffin_lim_iters`). Ignored by ``"pghi"``.
+        ones of :func:`mel_griffin_lim_iters`). Ignored by ``"pghi"``. Must agree with iterations given in
+        ``method``.
     generator : torch.Generator, optional
         Randomness for methods that start from random phase (``"griffin-lim"``); pass one for repeatable
         audio. The PGHI methods are deterministic.
@@ -904,15 +954,16 @@ def reconstruct_waveform(
     Raises
     ------
     ValueError
-        For an unknown method name, a mel method without ``mel``, a magnitude of the wrong shape or with
+        For an unknown method name or a bad iteration spec, a mel method without ``mel``, a magnitude of the wrong shape or with
         NaN/inf, or invalid geometry.
     """
-    if method == "default":
+    name, spec_iters = parse_method(method)
+    if spec_iters is not None:
+        if num_iters is not None and num_iters != spec_iters:
+            raise ValueError(f"phase method {method!r} sets {spec_iters} iterations but num_iters={num_iters}")
+        num_iters = spec_iters
+    if name == "default":
         name = DEFAULT_METHOD if mel is not None and mel_basis is not None else LINEAR_DEFAULT_METHOD
-    else:
-        name = method
-    if name not in METHODS and name not in MEL_METHODS:
-        raise ValueError(f"unknown phase method {method!r}; expected one of {method_names()}")
     if name in MEL_METHODS and (mel is None or mel_basis is None):
         raise ValueError(
             f"phase method {name!r} needs the mel spectrogram and its filterbank (mel=, mel_basis=); "

@@ -49,6 +49,19 @@ def test_image_to_audio_is_repeatable_with_a_seed(tmp_path, song):
     np.testing.assert_array_equal(*outs)
 
 
+def test_image_to_audio_phase_iterations(tmp_path, song):
+    """``--phase NAME:N`` sets the method's iterations: 0 mel-constrained ones is a different sound."""
+    image = tmp_path / "spec.png"
+    assert run_cli("audio-to-image", "--audio", song, "--image", image, "--device", "cpu").returncode == 0
+    outs = []
+    for spec in ("mel-griffin-lim:0", "mel-griffin-lim:2"):
+        result = run_cli("image-to-audio", "--image", image, "--audio", tmp_path / f"{spec[-1]}.wav", "--phase", spec,
+                         "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        outs.append(read_audio(tmp_path / f"{spec[-1]}.wav")[0])
+    assert outs[0].shape == outs[1].shape and not np.array_equal(*outs)
+
+
 def test_image_without_exif_decodes_with_defaults_and_a_warning(tmp_path):
     image = tmp_path / "model_output.jpg"
     rng = np.random.default_rng(0)
@@ -67,6 +80,10 @@ def test_image_without_exif_decodes_with_defaults_and_a_warning(tmp_path):
         (["audio-to-image", "--audio", "{tmp}/corrupt.wav", "--image", "{tmp}/x.gif"], "unsupported image extension"),
         (["image-to-audio", "--image", "{tmp}/notes.txt", "--audio", "{tmp}/x.wav"], "cannot read"),
         (["image-to-audio", "--image", "{tmp}/stereo.png", "--audio", "{tmp}/x.m4a"], "unsupported audio format"),
+        (["image-to-audio", "--image", "{tmp}/stereo.png", "--audio", "{tmp}/x.wav", "--phase", "pghi:8"],
+         "does not iterate"),
+        (["image-to-audio", "--image", "{tmp}/stereo.png", "--audio", "{tmp}/x.wav", "--phase", "default:many"],
+         "non-negative integer"),
         (["print-exif", "--image", "{tmp}/corrupt.wav"], "cannot read"),
         (["sample-clips", "--audio", "{tmp}/short.wav", "--output-dir", "{tmp}/clips"], "not longer than"),
     ],

@@ -61,7 +61,7 @@ def test_audio_to_audio_keeps_the_length(tmp_path):
     sf.write(str(source), 0.1 * rng.standard_normal((22050 * 7, 2)), 22050)
     out = tmp_path / "out.flac"
     result = run_cli("audio-to-audio", "--input", source, "--prompt", "rock", "--end-prompt", "jazz",
-                     "--denoising", "0.4", "--audio", out, *FAST)
+                     "--denoising", "0.4", "--audio", out, *FAST, "--phase", "default:2")  # NAME:N, last --phase wins
     assert result.returncode == 0, result.stderr
     data, rate = sf.read(str(out))
     assert rate == 22050 and len(data) == 22050 * 7
@@ -103,6 +103,7 @@ def test_download_offline_is_a_clear_error_and_tiny_random_needs_nothing():
         (("--seed-image", "../../etc/passwd"), "looks like a path"),
         (("--width", "500"), "--width must be a positive multiple of 8"),
         (("--phase", "magic"), "unknown phase method 'magic'"),
+        (("--phase", "pghi:3"), "'pghi' does not iterate"),
     ],
 )
 def test_text_to_audio_error_paths(tmp_path, capsys, args, message):

@@ -160,6 +160,44 @@ def test_unknown_method_names_the_choices(magnitude):
         phase.reconstruct_waveform(magnitude, **GEOMETRY, method="wavenet")
 
 
+def test_method_spec_carries_iterations():
+    assert phase.parse_method("mel-griffin-lim:96") == ("mel-griffin-lim", 96)
+    assert phase.parse_method("default:0") == ("default", 0)
+    assert phase.parse_method("pghi") == ("pghi", None)
+    assert all(phase.parse_method(name) == (name, None) for name in phase.method_names())
+
+
+def test_method_spec_iterations_are_num_iters(magnitude):
+    spec = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3")
+    keyword = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim", num_iters=3)
+    default = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim")
+    assert torch.equal(spec, keyword) and not torch.equal(spec, default)
+    same = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3", num_iters=3)
+    assert torch.equal(same, spec)
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("pghi:4", "'pghi' does not iterate"),
+        ("mel-griffin-lim:lots", "non-negative integer, got 'lots'"),
+        ("mel-griffin-lim:-1", "non-negative integer, got '-1'"),
+        ("mel-griffin-lim:", "non-negative integer, got ''"),
+        ("wavenet:8", "unknown phase method 'wavenet:8'"),
+        (":8", "unknown phase method ':8'"),
+        (8, "must be a string"),
+    ],
+)
+def test_bad_method_spec_is_a_clear_error(spec, match):
+    with pytest.raises(ValueError, match=match):
+        phase.parse_method(spec)
+
+
+def test_method_spec_and_num_iters_must_agree(magnitude):
+    with pytest.raises(ValueError, match="sets 3 iterations but num_iters=5"):
+        phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3", num_iters=5)
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [

@@ -75,10 +75,12 @@ def image_to_audio(
     import torch
 
     from riffusion.audio import audio_format, write_audio
+    from riffusion.generation import check_phase
     from riffusion.image import max_value_from_image, open_image, params_from_image
     from riffusion.spectrogram_image_converter import SpectrogramImageConverter
 
     audio_format(audio)
+    check_phase(phase)
     pil_image = open_image(image)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -300,7 +302,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, help="input spectrogram image")
     p.add_argument("--audio", required=True, help="output audio; format from the extension (wav, flac, ogg, mp3)")
     p.add_argument("--device", default="cuda", help="torch device (falls back to cpu)")
-    p.add_argument("--phase", default="default", help="phase reconstruction method (see riffusion.phase)")
+    p.add_argument("--phase", default="default",
+                   help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim, mel-griffin-lim; "
+                   "NAME:N sets an iterative one's iterations (e.g. mel-griffin-lim:96: better, ~4x slower)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial phase, for repeatable audio")
     p.set_defaults(_command=image_to_audio)
 

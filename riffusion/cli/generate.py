@@ -449,7 +449,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", default=None,
                    help="sampler: unipc (default), dpm++, pndm, ddim, euler, euler-a, lms, heun, deis, dpm++-karras, dpm++-sde")
     g.add_argument("--phase", default="default",
-                   help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim, mel-griffin-lim")
+                   help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim, mel-griffin-lim; "
+                   "NAME:N sets an iterative one's iterations (e.g. mel-griffin-lim:96: better, ~4x slower)")
     g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
 
 

@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=3013)
     p.add_argument("--num-inference-steps", type=int, default=None,
                    help="steps the jam asks for (default: as many as keep up with playback, measured)")
-    p.add_argument("--phase", default="default", help="phase reconstruction method")
+    p.add_argument("--phase", default="default",
+                   help="phase reconstruction method, NAME or NAME:ITERATIONS (see riffusion image-to-audio --help)")
     p.add_argument("--queue-size", type=int, default=32, help="requests that may wait; more get 503")
     p.add_argument("--max-batch-size", type=int, default=4, help="requests denoised together")
     p.add_argument("--request-timeout-s", type=float, default=120.0, help="seconds before a clip request gives up")

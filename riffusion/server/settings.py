@@ -16,7 +16,7 @@ class ServerSettings:
     port: int = 3013
     # Steps the web app should ask for; None measures at start-up how many keep up with playback.
     num_inference_steps: T.Optional[int] = None
-    phase: str = "default"  # phase reconstruction method for audio
+    phase: str = "default"  # phase reconstruction method for audio, "name" or "name:iterations"
     queue_size: int = 32  # requests waiting for the model; more get 503 + Retry-After
     max_batch_size: int = 4  # requests denoised together in one UNet batch
     batch_wait_ms: float = 15.0  # how long the worker waits for company before running a lone request

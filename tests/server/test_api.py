@@ -169,7 +169,8 @@ def test_unknown_routes_and_methods_are_json(server_url):
 
 
 @pytest.mark.parametrize("args, message", [(["--cache-mb", "-1"], "--cache-mb must be >= 0"),
-                                           (["--phase", "wavenet"], "unknown phase method 'wavenet'")])
+                                           (["--phase", "wavenet"], "unknown phase method 'wavenet'"),
+                                           (["--phase", "griffin-lim:x"], "non-negative integer, got 'x'")])
 def test_serve_refuses_bad_settings_before_binding(args, message):
     result = subprocess.run([sys.executable, "-m", "riffusion", "serve", "--model", "tiny-random", *args],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
