@@ -15,7 +15,9 @@ complex uniform [0, 1) initial spectrum) written out with torch.stft / torch.ist
 Quality, "mel SC": mel spectral convergence of the audio against the image it came from
 (riffusion.metrics.mel_consistency; dB, lower is better). "gain" is the baseline's mel SC minus the
 method's, per clip (dB, higher is better). "SC vs orig" compares the STFT magnitude (0-10 kHz) with the
-music the image was made from (scale-invariant, dB). All figures are medians over clips.
+music the image was made from (scale-invariant, dB). "heard dB" is the mel SC of the audio after the
+loudness post-filter that the CLI, the server and the jam apply (riffusion.audio.normalize_loudness: RMS
+-12 dBFS, peak -0.1 dBFS), the same filter for every row. All figures are medians over clips.
 
 "oracle" rows are not methods: they are given the true STFT magnitude of the music (which an image does
 not hold) and run "pghi+griffin-lim" on it, to show how far phase retrieval itself gets when the inverse
@@ -48,7 +50,7 @@ sys.path.insert(0, str(REPO))
 
 from riffusion import image as codec  # noqa: E402
 from riffusion import metrics, phase, spectral  # noqa: E402
-from riffusion.audio import read_audio  # noqa: E402
+from riffusion.audio import normalize_loudness, read_audio  # noqa: E402
 from riffusion.spectrogram_params import SpectrogramParams  # noqa: E402
 
 PARAMS = SpectrogramParams()
@@ -142,7 +144,7 @@ def bench_image_to_audio(clips, methods, seed: int, repeats: int) -> dict:
     images = [image_of(clip) for _, clip in clips]
     for _, fn in methods:  # warm-up: caches (inverse mel, windows), allocator, FFT plans
         fn(images[0], torch.Generator().manual_seed(seed), original=clips[0][1])
-    results = {name: {"seconds": [], "mel_sc": [], "sc_orig": []} for name, _ in methods}
+    results = {name: {"seconds": [], "mel_sc": [], "sc_orig": [], "mel_sc_heard": []} for name, _ in methods}
     inverse_mel = []
     for index, ((label, clip), image) in enumerate(zip(clips, images)):
         t0 = time.perf_counter()
@@ -159,6 +161,8 @@ def bench_image_to_audio(clips, methods, seed: int, repeats: int) -> dict:
             row["seconds"].append(best)
             row["mel_sc"].append(metrics.mel_consistency(audio.reshape(1, -1), image, PARAMS))
             row["sc_orig"].append(sc_vs_original(audio, clip))
+            heard = normalize_loudness(audio.reshape(1, -1).numpy(), PARAMS.sample_rate)
+            row["mel_sc_heard"].append(metrics.mel_consistency(heard, image, PARAMS))
         print(f"  clip {index + 1}/{len(clips)} {label}", file=sys.stderr, flush=True)
     base = results[BASELINE]
     for name, row in results.items():
@@ -175,13 +179,13 @@ def print_table(report: dict, clips: int) -> None:
         f"{torch.get_num_threads()} threads; medians"
     )
     width = max(len(name) for name in rows)
-    header = f"{'method':<{width}} {'s/clip':>7} {'speed x':>8} {'mel SC dB':>10} {'gain dB':>8} {'SC vs orig dB':>14}"
+    header = f"{'method':<{width}} {'s/clip':>7} {'speed x':>8} {'mel SC dB':>10} {'gain dB':>8} {'SC vs orig dB':>14} {'heard dB':>9}"
     print(header)
     print("-" * len(header))
     for name, row in rows.items():
         print(
             f"{name:<{width}} {med(row['seconds']):>7.3f} {med(row['speedup']):>8.1f} {med(row['mel_sc']):>10.1f} "
-            f"{med(row['gain_db']):>8.1f} {med(row['sc_orig']):>14.1f}"
+            f"{med(row['gain_db']):>8.1f} {med(row['sc_orig']):>14.1f} {med(row['mel_sc_heard']):>9.1f}"
         )
     print(f"(inverse mel alone, included above: {med(report['inverse_mel_seconds']):.3f} s/clip)")
     default = next(row for name, row in rows.items() if name.startswith("default"))

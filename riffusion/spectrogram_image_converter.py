@@ -67,7 +67,8 @@ class SpectrogramImageConverter:
         """Audio from a spectrogram image, float32 in [-1, 1], shape (channels, hop * (width - 1)).
 
         Peak-normalised; with ``apply_filters`` the original's loudness post-filter (RMS -12 dBFS, peak
-        -0.1 dBFS) with a limiter instead of clipping. ``generator`` makes random-phase methods repeatable.
+        -0.1 dBFS, :func:`riffusion.audio.normalize_loudness`). ``generator`` makes random-phase methods
+        repeatable.
         """
         self._check_height(image)
         spectrogram = codec.spectrogram_from_image(

@@ -87,6 +87,30 @@ def test_normalize_loudness_hits_both_targets_without_clipping():
     assert np.mean(np.abs(y) >= 0.98) < 0.01  # no flat-topped clipping
 
 
+def test_normalize_loudness_clips_a_few_db_and_keeps_the_rest_untouched():
+    """Overs of at most ``clip_db`` are clipped: every other sample keeps one common gain (no gain dips)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 44100)).astype(np.float32)  # crest ~13 dB: about 1 dB over at -12 dBFS RMS
+    y = audio.normalize_loudness(x, 44100)
+    ceiling = 10 ** (-0.1 / 20)
+    inside = np.abs(y) < ceiling * 0.999
+    gains = y[inside] / x[inside]
+    assert np.ptp(gains) < 1e-5 * gains.mean()
+    assert 0 < np.mean(~inside) < 0.01  # a few peaks clipped
+    assert 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2))) == pytest.approx(-12.0, abs=0.3)
+    limited = audio.normalize_loudness(x, 44100, clip_db=0.0)  # limiter only: gain dips around the peaks
+    assert np.ptp(limited[inside] / x[inside]) > 0.05 * gains.mean()
+    assert np.mean(np.abs(limited) >= ceiling * 0.999) < np.mean(~inside)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"clip_db": -1.0}, "clip_db must be >= 0"),
+                                           ({"clip_db": float("nan")}, "clip_db must be >= 0"),
+                                           ({"window_ms": 0.0}, "window_ms must be > 0")])
+def test_normalize_loudness_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        audio.normalize_loudness(np.ones((1, 100), np.float32), **kwargs)
+
+
 def test_normalize_loudness_of_silence_is_silence():
     assert not audio.normalize_loudness(np.zeros((1, 100), np.float32)).any()
 

@@ -52,7 +52,7 @@ def segment_from_float(waveform: np.ndarray, sample_rate: int) -> pydub.AudioSeg
 
 
 def apply_filters(segment: pydub.AudioSegment, compression: bool = False) -> pydub.AudioSegment:
-    """The original post-filter: RMS to -12 dBFS and peak to -0.1 dBFS, with a limiter instead of clipping.
+    """The original post-filter: RMS to -12 dBFS and peak to -0.1 dBFS, clipping no peak by more than 3 dB.
 
     ``compression`` (the original's optional dynamic range compression before the gain) applies pydub's
     compressor first.
