@@ -22,6 +22,15 @@ WRITE_FORMATS: dict[str, tuple[str, str]] = {
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
+#: Encoder settings of the lossy formats (soundfile's ``compression_level``, ``bitrate_mode``). libsndfile's
+#: defaults give about 69 kbps VBR at 44.1 kHz, which cost a 5 s reconstruction 5.5 dB of mel consistency
+#: with its image as MP3 (-32.6 -> -27.1 dB) and 4.7 dB as Ogg: more than the phase method gains. Now MP3
+#: is constant 192 kbps at 44.1/48 kHz and 96 kbps at 22.05 kHz (MPEG-2), -32.57 dB; Vorbis is quality VBR,
+#: about 110 kbps on that clip, -31.9 dB (measured 2026-12-02).
+LOSSY_OPTIONS: dict[str, dict[str, T.Any]] = {
+    "mp3": {"compression_level": 0.4, "bitrate_mode": "CONSTANT"},
+    "ogg": {"compression_level": 0.1},
+}
 #: Extensions that :func:`read_audio` accepts.
 READ_EXTENSIONS = ("wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff")
 
@@ -143,7 +152,7 @@ def encode_audio(waveform: np.ndarray, sample_rate: int, format: str = "wav") ->
     fmt, (container, subtype) = _format_for(f"audio.{format}", format)
     x = _check_waveform(waveform, sample_rate)
     buffer = io.BytesIO()
-    sf.write(buffer, x.T, int(sample_rate), format=container, subtype=subtype)
+    sf.write(buffer, x.T, int(sample_rate), format=container, subtype=subtype, **LOSSY_OPTIONS.get(fmt, {}))
     return buffer.getvalue()
 
 
@@ -158,7 +167,7 @@ def write_audio(
     fmt, (container, subtype) = _format_for(os.fspath(path), format)
     x = _check_waveform(waveform, sample_rate)
     with atomic_path(path) as tmp:
-        sf.write(tmp, x.T, int(sample_rate), format=container, subtype=subtype)
+        sf.write(tmp, x.T, int(sample_rate), format=container, subtype=subtype, **LOSSY_OPTIONS.get(fmt, {}))
 
 
 def db_to_gain(db: float) -> float:

@@ -87,6 +87,25 @@ def test_normalize_loudness_hits_both_targets_without_clipping():
     assert np.mean(np.abs(y) >= 0.98) < 0.01  # no flat-topped clipping
 
 
+@pytest.mark.parametrize("fmt, rate", [("mp3", 44100), ("mp3", 22050), ("ogg", 44100), ("ogg", 22050)])
+def test_lossy_formats_are_encoded_well(tone, fmt, rate):
+    """Not libsndfile's low defaults: MP3 at a constant 192 kbps (96 at 22.05 kHz), Vorbis at high quality."""
+    import io
+
+    import soundfile as sf
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal((1, rate * 4)).astype(np.float32)
+    x = np.tile(tone[:1, : rate * 2], (1, 2)) + noise  # 4 s mono, not trivially compressible
+    data = audio.encode_audio(x, rate, fmt)
+    plain = io.BytesIO()
+    sf.write(plain, x.T, rate, format=audio.WRITE_FORMATS[fmt][0], subtype=audio.WRITE_FORMATS[fmt][1])
+    assert len(data) > 1.3 * len(plain.getvalue())
+    if fmt == "mp3":
+        assert 0.9 * (192 if rate > 24000 else 96) <= len(data) * 8 / (x.shape[1] / rate) / 1000 <= 200
+    back, back_rate = audio.read_audio(data)
+    assert back_rate == rate and abs(back.shape[1] - x.shape[1]) < 4096
+
+
 def test_normalize_loudness_clips_a_few_db_and_keeps_the_rest_untouched():
     """Overs of at most ``clip_db`` are clipped: every other sample keeps one common gain (no gain dips)."""
     rng = np.random.default_rng(1)
