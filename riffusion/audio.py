@@ -147,12 +147,18 @@ def _check_waveform(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.clip(np.nan_to_num(x), -1.0, 1.0)
 
 
+def _write(target, x: np.ndarray, sample_rate: int, fmt: str, container_subtype: tuple[str, str]) -> None:
+    """soundfile.write of a checked (channels, samples) waveform in ``fmt``, with the format's container,
+    subtype and encoder settings (:data:`LOSSY_OPTIONS`)."""
+    container, subtype = container_subtype
+    sf.write(target, x.T, int(sample_rate), format=container, subtype=subtype, **LOSSY_OPTIONS.get(fmt, {}))
+
+
 def encode_audio(waveform: np.ndarray, sample_rate: int, format: str = "wav") -> bytes:
     """Encode a waveform to file bytes (``"wav"``, ``"flac"``, ``"ogg"`` or ``"mp3"``) in memory."""
-    fmt, (container, subtype) = _format_for(f"audio.{format}", format)
-    x = _check_waveform(waveform, sample_rate)
+    fmt = _format_for(f"audio.{format}", format)
     buffer = io.BytesIO()
-    sf.write(buffer, x.T, int(sample_rate), format=container, subtype=subtype, **LOSSY_OPTIONS.get(fmt, {}))
+    _write(buffer, _check_waveform(waveform, sample_rate), sample_rate, *fmt)
     return buffer.getvalue()
 
 
@@ -164,10 +170,10 @@ def write_audio(
     format: T.Optional[str] = None,
 ) -> None:
     """Write a waveform to a file, format from the extension unless given; atomically (temp + rename)."""
-    fmt, (container, subtype) = _format_for(os.fspath(path), format)
+    fmt = _format_for(os.fspath(path), format)
     x = _check_waveform(waveform, sample_rate)
     with atomic_path(path) as tmp:
-        sf.write(tmp, x.T, int(sample_rate), format=container, subtype=subtype, **LOSSY_OPTIONS.get(fmt, {}))
+        _write(tmp, x, sample_rate, *fmt)
 
 
 def db_to_gain(db: float) -> float:

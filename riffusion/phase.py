@@ -954,8 +954,8 @@ def reconstruct_waveform(
     Raises
     ------
     ValueError
-        For an unknown method name or a bad iteration spec, a mel method without ``mel``, a magnitude of the wrong shape or with
-        NaN/inf, or invalid geometry.
+        For an unknown method name or a bad iteration spec, a mel method without ``mel``, a magnitude of
+        the wrong shape or with NaN/inf, or invalid geometry.
     """
     name, spec_iters = parse_method(method)
     if spec_iters is not None:
