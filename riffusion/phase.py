@@ -429,15 +429,20 @@ def pghi(
     win_length: int,
     tolerance: float = 1e-5,
     gamma: T.Optional[float] = None,
+    causal: bool = False,
 ) -> torch.Tensor:
     """Phase from magnitude by phase-gradient heap integration (PGHI).
 
     Průša, Balazs & Søndergaard, "A noniterative method for reconstruction of phase from STFT magnitude",
-    IEEE/ACM TASLP 25(5), 2017; heap order of the real-time variant (Průša & Holighaus, EUSIPCO 2017).
-    For a Gaussian window the phase gradient follows from the log-magnitude gradient; the Hann window is
-    treated as a Gaussian of spread ``lambda = 0.25645 * win_length**2``. The phase is integrated frame
-    by frame along paths of largest magnitude, found with vectorised widest-path scans, so the only
-    sequential work is one gather per frame.
+    IEEE/ACM TASLP 25(5), 2017. For a Gaussian window the phase gradient follows from the log-magnitude
+    gradient; the Hann window is treated as a Gaussian of spread ``lambda = 0.25645 * win_length**2``.
+    By default the phase is integrated in the paper's offline heap order, over the whole spectrogram at
+    once (:func:`riffusion.phase_heap.integrate_phase`, compiled, on the CPU): it flows along ridges of
+    large magnitude backwards in time too, e.g. from an onset into the quiet frames before it.
+    ``causal=True`` gives the real-time variant's order (Průša & Holighaus, EUSIPCO 2017), frame by
+    frame from the previous one, found with vectorised widest-path scans on any device; it suits
+    streaming but is worse offline (on the bench's real music, 0.8 dB lower spectral convergence alone
+    and 2.7 dB after 32 Griffin-Lim iterations, medians of 4 clips).
 
     Parameters
     ----------
@@ -450,6 +455,8 @@ def pghi(
         their gradients stay finite and small.
     gamma : float, optional
         Gaussian spread ``lambda`` in samples squared (default ``0.25645 * win_length**2``, for Hann).
+    causal : bool
+        Frame-by-frame integration order (real-time PGHI) instead of the whole-spectrogram heap.
 
     Returns
     -------
@@ -464,11 +471,13 @@ def pghi(
         raise ValueError(f"gamma must be > 0, got {gamma}")
     batch_shape = magnitude.shape[:-2]
     frames_major = magnitude.reshape(-1, *magnitude.shape[-2:]).transpose(1, 2).contiguous()
-    phase = _pghi_frames_major(frames_major, n_fft, hop_length, win_length, tolerance, lam)
+    phase = _pghi_frames_major(frames_major, n_fft, hop_length, win_length, tolerance, lam, causal)
     return phase.transpose(1, 2).reshape(magnitude.shape)
 
 
-def _pghi_frames_major(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float):
+def _pghi_frames_major(
+    s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float, causal: bool = False
+):
     """PGHI on (batch, frames, bins) magnitudes; phase (batch, frames, bins) in torch.stft's convention."""
     batch, frames, bins = s.shape
     # Bins silent in every clip and frame (e.g. above the mel range) need no integration.
@@ -476,12 +485,14 @@ def _pghi_frames_major(s: torch.Tensor, n_fft: int, hop: int, win: int, toleranc
     support = min(bins, _support(loudest) + 1) if bool((loudest > 0).any()) else 1  # + 1: gradients there
     phase = torch.zeros_like(s)
     if support >= 2:
-        phase[..., :support] = _pghi_core(s[..., :support].contiguous(), n_fft, hop, win, tolerance, lam)
+        phase[..., :support] = _pghi_core(s[..., :support].contiguous(), n_fft, hop, win, tolerance, lam, causal)
     _, shift = _bin_constants(n_fft, hop, win, bins, str(s.device))
     return phase.sub_(shift).remainder_(_TWO_PI)
 
 
-def _pghi_core(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float) -> torch.Tensor:
+def _pghi_core(
+    s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float, lam: float, causal: bool
+) -> torch.Tensor:
     """PGHI on (batch, frames, bins) from bin 0; phase relative to the window centre."""
     batch, frames, bins = s.shape
     floor = s.amax(dim=(1, 2), keepdim=True).mul_(tolerance).clamp_min_(1e-30)
@@ -502,9 +513,21 @@ def _pghi_core(s: torch.Tensor, n_fft: int, hop: int, win: int, tolerance: float
     deviation = d_freq.mul_(hop / lam)
     step_time = (deviation[:, 1:] + deviation[:, :-1]).mul_(0.5).add_(advance).remainder_(_TWO_PI)
     step_freq = (d_time[..., 1:] + d_time[..., :-1]).mul_(-0.5 * lam / n_fft)
+    if not causal:
+        # 3. Offline: one heap over the whole spectrogram, per clip (sequential, compiled, on the CPU).
+        from riffusion.phase_heap import integrate_phase
+
+        magnitude_np = s.detach().to("cpu", torch.float32).numpy()
+        time_np = step_time.to("cpu").numpy()
+        freq_np = step_freq.to("cpu").numpy()
+        out = torch.empty(batch, frames, bins, dtype=torch.float64)
+        for b in range(batch):
+            silence = float(floor.reshape(-1)[b])
+            out[b] = torch.from_numpy(integrate_phase(magnitude_np[b], time_np[b], freq_np[b], silence))
+        return out.remainder_(_TWO_PI).to(device=s.device, dtype=s.dtype)
     along_freq = torch.zeros_like(s)
     torch.cumsum(step_freq, dim=-1, out=along_freq[..., 1:])
-    # 3. Integration paths: each coefficient's root bin, whose phase comes from the previous frame.
+    # 3. Causal: integration paths; each coefficient's root bin, whose phase comes from the previous frame.
     root = _integration_roots(s)
     offset = along_freq.sub_(torch.gather(along_freq, -1, root)).remainder_(_TWO_PI)
     # 4. Frame by frame: phase[m] = (phase[m-1] + time step)[root] + frequency path from root to bin.
