@@ -43,6 +43,8 @@ import math
 import typing as T
 import warnings
 
+import numpy as np
+import scipy.sparse
 import torch
 
 __all__ = [
@@ -64,6 +66,9 @@ __all__ = [
 
 _EPS = 1e-16
 _TWO_PI = 2.0 * math.pi
+#: CPU float32 work runs in the compiled kernels of :mod:`riffusion.phase_kernels` (the same arithmetic
+#: as the torch code beside each call, which any other device runs; tests compare the two).
+_COMPILED = True
 
 #: Griffin-Lim iterations after PGHI for ``"pghi+griffin-lim"`` (chosen with bench/bench_phase.py).
 PGHI_GL_ITERS = 24
@@ -183,6 +188,8 @@ class _Stft:
         blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)
         offset = _window_offset(self.n_fft, self.win_length)
         if offset % hop == 0 and self.win_length % hop == 0:  # the window's span only: padding adds nothing
+            if _COMPILED and spectrum.device.type == "cpu" and blocks.dtype == torch.float32:  # one pass
+                return self._overlap_add_compiled(blocks, offset, length)
             first, count = offset // hop, self.win_length // hop
             blocks = blocks[..., offset : offset + self.win_length].mul(self.window)
         else:
@@ -198,6 +205,21 @@ class _Stft:
         waveform = waveform * inv_envelope[: waveform.shape[-1]]
         if waveform.shape[-1] < length:
             waveform = torch.nn.functional.pad(waveform, (0, length - waveform.shape[-1]))
+        return waveform
+
+
+    def _overlap_add_compiled(self, blocks: torch.Tensor, offset: int, length: int) -> torch.Tensor:
+        from riffusion.phase_kernels import PARALLEL_LOCK, overlap_add
+
+        batch, frames, _ = blocks.shape
+        inv_envelope = _inverse_envelope(self.n_fft, self.hop_length, self.win_length, frames, self.device)
+        valid = min(length, inv_envelope.shape[0])
+        waveform = torch.zeros(batch, length, dtype=blocks.dtype)
+        window, envelope = self.window.numpy(), inv_envelope.numpy()
+        for b in range(batch):
+            with PARALLEL_LOCK:
+                overlap_add(blocks[b].numpy(), window, offset, self.hop_length, envelope, self.n_fft // 2,
+                            waveform[b, :valid].numpy())
         return waveform
 
 
@@ -265,9 +287,25 @@ def _fgla(
     support = _support(magnitude.reshape(-1, magnitude.shape[-1]).amax(0))
     full = torch.zeros_like(spectrum)
     magnitude, spectrum = magnitude[..., :support], spectrum[..., :support]
+    compiled = _COMPILED and magnitude.device.type == "cpu" and magnitude.dtype == torch.float32 and num_iters > 0
+    if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
+        from riffusion.phase_kernels import PARALLEL_LOCK, magnitude_update
+
+        rows = magnitude.shape[0] * magnitude.shape[1]
+        target = magnitude.reshape(rows, support).numpy()
+        update = torch.empty(*magnitude.shape, dtype=spectrum.dtype)
     for _ in range(num_iters):
         full[..., :support] = spectrum
         rebuilt = stft.forward(stft.inverse(full, natural))[..., :support]
+        if compiled:
+            last = rebuilt if previous is None else previous
+            with PARALLEL_LOCK:
+                magnitude_update(
+                    rebuilt.reshape(rows, support).numpy(), last.reshape(rows, support).numpy(),
+                    np.float32(0.0 if previous is None else alpha), target, update.view(rows, support).numpy(),
+                )
+            spectrum, previous = update, rebuilt
+            continue
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
         # spectrum = magnitude * angles / |angles|, on the real view (complex abs is slow on the CPU)
         parts = torch.view_as_real(angles)
@@ -437,7 +475,7 @@ def pghi(
     IEEE/ACM TASLP 25(5), 2017. For a Gaussian window the phase gradient follows from the log-magnitude
     gradient; the Hann window is treated as a Gaussian of spread ``lambda = 0.25645 * win_length**2``.
     By default the phase is integrated in the paper's offline heap order, over the whole spectrogram at
-    once (:func:`riffusion.phase_heap.integrate_phase`, compiled, on the CPU): it flows along ridges of
+    once (:func:`riffusion.phase_kernels.integrate_phase`, compiled, on the CPU): it flows along ridges of
     large magnitude backwards in time too, e.g. from an onset into the quiet frames before it.
     ``causal=True`` gives the real-time variant's order (Průša & Holighaus, EUSIPCO 2017), frame by
     frame from the previous one, found with vectorised widest-path scans on any device; it suits
@@ -515,7 +553,7 @@ def _pghi_core(
     step_freq = (d_time[..., 1:] + d_time[..., :-1]).mul_(-0.5 * lam / n_fft)
     if not causal:
         # 3. Offline: one heap over the whole spectrogram, per clip (sequential, compiled, on the CPU).
-        from riffusion.phase_heap import integrate_phase
+        from riffusion.phase_kernels import integrate_phase
 
         magnitude_np = s.detach().to("cpu", torch.float32).numpy()
         time_np = step_time.to("cpu").numpy()
@@ -568,10 +606,12 @@ def _sparse_csr(matrix: torch.Tensor, device) -> torch.Tensor:
 _MEL_GRIDS: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
 
 
-def _mel_on_grid(mel_basis: torch.Tensor, n: int, n_fft: int, device) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _mel_on_grid(mel_basis: torch.Tensor, n: int, n_fft: int, device) -> tuple:
     """The filterbank moved to an ``n``-point grid: magnitudes there, linearly interpolated to the
     ``n_fft`` bins, weighted by ``mel_basis``. Returns the sparse (n_mels, support) matrix, its transpose
-    divided by the column sums (gains back to bins), and the support (bins with any weight).
+    divided by the column sums (gains back to bins), the support (bins with any weight), and the same
+    two by bin as NumPy arrays (``bin_start, bin_mel, to_mel, to_bin`` of
+    :func:`riffusion.phase_kernels.mel_constrained_update`).
 
     Cached per basis tensor (treated as read-only, like :func:`riffusion.spectral.mel_filterbank`'s),
     grid and device; the cache holds the basis, so its storage is not reused while the entry lives.
@@ -593,7 +633,14 @@ def _mel_on_grid(mel_basis: torch.Tensor, n: int, n_fft: int, device) -> tuple[t
     support = _support(weight)
     basis, weight = basis[:, :support], weight[:support]
     back = (basis / weight.clamp_min(1e-30)).T.contiguous()
-    value = (_sparse_csr(basis, device), _sparse_csr(back, device), support)
+    # by bin, for the compiled CPU update (riffusion.phase_kernels.mel_constrained_update)
+    by_bin = scipy.sparse.csr_matrix(basis.T.numpy())
+    by_bin.sort_indices()
+    start, mels, to_mel = by_bin.indptr, by_bin.indices, by_bin.data
+    rows = np.repeat(np.arange(support), np.diff(start))
+    to_bin = to_mel / weight.numpy()[rows]
+    kernel = (start.astype(np.int64), mels.astype(np.int64), to_mel.astype(np.float32), to_bin.astype(np.float32))
+    value = (_sparse_csr(basis, device), _sparse_csr(back, device), support, kernel)
     _MEL_GRIDS[key] = (mel_basis, value)
     while len(_MEL_GRIDS) > 8:
         _MEL_GRIDS.popitem(last=False)
@@ -670,7 +717,7 @@ def mel_griffin_lim(
 
     # 1. The analysis grid and the filterbank on it (sparse: each bin feeds at most a few filters).
     n = _reduced_grid(n_fft, win_length, 2)
-    forward, back, support = _mel_on_grid(mel_basis, n, n_fft, target.device)
+    forward, back, support, by_bin = _mel_on_grid(mel_basis, n, n_fft, target.device)
     stft = _stft(n, hop_length, win_length, str(target.device))
     natural = hop_length * (frames - 1) + n % 2
     goal = target.permute(1, 0, 2).reshape(target.shape[1], -1)  # (n_mels, batch * frames)
@@ -695,9 +742,26 @@ def mel_griffin_lim(
     alpha = momentum / (1.0 + momentum)
     full = torch.zeros(batch, frames, n // 2 + 1, device=target.device, dtype=spectrum.dtype)
     previous = None
+    compiled = _COMPILED and target.device.type == "cpu" and num_iters > 0
+    if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
+        from riffusion.phase_kernels import PARALLEL_LOCK, mel_constrained_update
+
+        goal_rows = (target.transpose(1, 2).reshape(-1, target.shape[1]) + eps).contiguous().numpy()
+        spectrum = spectrum.contiguous()
+        update = torch.empty_like(spectrum)
     for _ in range(num_iters):
         full[..., :support] = spectrum
         rebuilt = stft.forward(stft.inverse(full, natural))[..., :support]
+        if compiled:
+            last = rebuilt if previous is None else previous
+            with PARALLEL_LOCK:
+                mel_constrained_update(
+                    rebuilt.reshape(-1, support).numpy(), last.reshape(-1, support).numpy(),
+                    np.float32(0.0 if previous is None else alpha), goal_rows, np.float32(eps), *by_bin,
+                    update.view(-1, support).numpy(),
+                )
+            spectrum, previous = update, rebuilt
+            continue
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
         previous = rebuilt
         magnitude = modulus(rebuilt)

@@ -126,7 +126,7 @@ def test_offline_heap_order_beats_the_causal_one_on_plucked_notes():
 def test_heap_integration_follows_the_loudest_neighbour():
     """Hand-worked 2 x 3 case: the seed is the loudest coefficient; each other one takes its phase
     from whichever known neighbour is popped first, and silence stays at 0."""
-    from riffusion.phase_heap import integrate_phase
+    from riffusion.phase_kernels import integrate_phase
 
     magnitude = np.array([[1.0, 9.0, 0.0], [5.0, 3.0, 2.0]], np.float32)
     step_time = np.array([[0.1, 0.2, 0.3]], np.float32)  # frame 0 -> 1, per bin
@@ -453,3 +453,58 @@ def test_reduced_rate_on_very_short_input(frames):
     out = phase.reconstruct_waveform(linear, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
                                      method="pghi+griffin-lim", num_iters=2)
     assert out.shape == (1, p.hop_length * (frames - 1)) and torch.isfinite(out).all()
+
+
+# --- the compiled CPU kernels against the torch code they replace -----------------------------------
+
+
+def _both(fn):
+    compiled = fn()
+    original = phase._COMPILED
+    try:
+        phase._COMPILED = False
+        reference = fn()
+    finally:
+        phase._COMPILED = original
+    return compiled, reference
+
+
+def test_compiled_fast_griffin_lim_matches_torch(magnitude):
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    compiled, reference = _both(
+        lambda: phase.griffin_lim(magnitude, **GEOMETRY, num_iters=8, generator=gen(), compact=True)
+    )
+    assert torch.allclose(compiled, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()))
+
+
+def test_compiled_overlap_add_matches_torch(signal):
+    spectrum = stft(signal)
+    compiled, reference = _both(
+        lambda: phase.griffin_lim(
+            spectrum.abs(), **GEOMETRY, num_iters=0, init_phase=spectrum.angle(), compact=True
+        )
+    )
+    assert torch.allclose(compiled, reference, atol=1e-5)
+
+
+def test_compiled_mel_griffin_lim_matches_torch(signal, mel):
+    basis = spectral.mel_matrix(MEL_PARAMS)
+    init = phase.reconstruct_waveform(spectral.mel_to_linear(mel, MEL_PARAMS), **GEOMETRY, method="pghi")
+    compiled, reference = _both(lambda: phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, num_iters=6))
+    assert torch.allclose(compiled, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()))
+    assert not torch.equal(compiled, init)
+
+
+def test_compiled_kernels_are_safe_from_several_threads(mel):
+    """A server may reconstruct two clips at once: the parallel kernels must neither crash nor mix."""
+    import concurrent.futures
+
+    basis = spectral.mel_matrix(MEL_PARAMS)
+    linear = spectral.mel_to_linear(mel, MEL_PARAMS)
+
+    def job(_):
+        return phase.reconstruct_waveform(linear, **GEOMETRY, method="default", mel=mel, mel_basis=basis)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(job, range(8)))
+    assert all(torch.equal(r, results[0]) for r in results)
