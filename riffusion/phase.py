@@ -214,8 +214,8 @@ class _Stft:
             waveform = torch.nn.functional.pad(waveform, (0, length - waveform.shape[-1]))
         return waveform
 
-
     def _overlap_add_compiled(self, blocks: torch.Tensor, offset: int, length: int) -> torch.Tensor:
+        """The overlap-add of :meth:`inverse` in one compiled pass per clip (CPU, float32)."""
         from riffusion.phase_kernels import PARALLEL_LOCK, overlap_add
 
         batch, frames, _ = blocks.shape
@@ -294,7 +294,8 @@ def _fgla(
     support = _support(magnitude.reshape(-1, magnitude.shape[-1]).amax(0))
     full = torch.zeros_like(spectrum)
     magnitude, spectrum = magnitude[..., :support], spectrum[..., :support]
-    compiled = _COMPILED and magnitude.device.type == "cpu" and magnitude.dtype == torch.float32 and num_iters > 0
+    on_cpu = magnitude.device.type == "cpu" and magnitude.dtype == torch.float32
+    compiled = _COMPILED and on_cpu and num_iters > 0
     if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
         from riffusion.phase_kernels import PARALLEL_LOCK, magnitude_update
 
