@@ -75,6 +75,24 @@ _TWO_PI = 2.0 * math.pi
 #: as the torch code beside each call, which any other device runs; tests compare the two).
 _COMPILED = True
 
+
+def _launch(kernel, *args) -> None:
+    """Run a parallel kernel of :mod:`riffusion.phase_kernels` on as many threads as torch may use, under
+    its lock, and leave torch's thread count as it was: numba's OpenMP layer sets the calling thread's
+    OpenMP thread count, which torch reads as its own (``torch.set_num_threads(1)`` would become 2)."""
+    import numba
+
+    from riffusion.phase_kernels import PARALLEL_LOCK
+
+    threads = torch.get_num_threads()
+    with PARALLEL_LOCK:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            kernel(*args)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+
 #: Griffin-Lim iterations after PGHI for ``"pghi+griffin-lim"`` (chosen with bench/bench_phase.py).
 PGHI_GL_ITERS = 24
 #: Mel-constrained Griffin-Lim iterations of ``"mel-griffin-lim"``, and the linear ones before them
@@ -216,7 +234,7 @@ class _Stft:
 
     def _overlap_add_compiled(self, blocks: torch.Tensor, offset: int, length: int) -> torch.Tensor:
         """The overlap-add of :meth:`inverse` in one compiled pass per clip (CPU, float32)."""
-        from riffusion.phase_kernels import PARALLEL_LOCK, overlap_add
+        from riffusion.phase_kernels import overlap_add
 
         batch, frames, _ = blocks.shape
         inv_envelope = _inverse_envelope(self.n_fft, self.hop_length, self.win_length, frames, self.device)
@@ -224,9 +242,8 @@ class _Stft:
         waveform = torch.zeros(batch, length, dtype=blocks.dtype)
         window, envelope = self.window.numpy(), inv_envelope.numpy()
         for b in range(batch):
-            with PARALLEL_LOCK:
-                overlap_add(blocks[b].numpy(), window, offset, self.hop_length, envelope, self.n_fft // 2,
-                            waveform[b, :valid].numpy())
+            _launch(overlap_add, blocks[b].numpy(), window, offset, self.hop_length, envelope, self.n_fft // 2,
+                    waveform[b, :valid].numpy())
         return waveform
 
 
@@ -297,7 +314,7 @@ def _fgla(
     on_cpu = magnitude.device.type == "cpu" and magnitude.dtype == torch.float32
     compiled = _COMPILED and on_cpu and num_iters > 0
     if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
-        from riffusion.phase_kernels import PARALLEL_LOCK, magnitude_update
+        from riffusion.phase_kernels import magnitude_update
 
         rows = magnitude.shape[0] * magnitude.shape[1]
         target = magnitude.reshape(rows, support).numpy()
@@ -307,11 +324,10 @@ def _fgla(
         rebuilt = stft.forward(stft.inverse(full, natural))[..., :support]
         if compiled:
             last = rebuilt if previous is None else previous
-            with PARALLEL_LOCK:
-                magnitude_update(
-                    rebuilt.reshape(rows, support).numpy(), last.reshape(rows, support).numpy(),
-                    np.float32(0.0 if previous is None else alpha), target, update,
-                )
+            _launch(
+                magnitude_update, rebuilt.reshape(rows, support).numpy(), last.reshape(rows, support).numpy(),
+                np.float32(0.0 if previous is None else alpha), target, update,
+            )
             previous = rebuilt
             continue
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)
@@ -751,7 +767,7 @@ def mel_griffin_lim(
     previous = None
     compiled = _COMPILED and target.device.type == "cpu" and num_iters > 0
     if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
-        from riffusion.phase_kernels import PARALLEL_LOCK, mel_constrained_update
+        from riffusion.phase_kernels import mel_constrained_update
 
         goal_rows = (target.transpose(1, 2).reshape(-1, target.shape[1]) + eps).contiguous().numpy()
         update = full[..., :support].reshape(-1, support).numpy()  # written in place
@@ -760,11 +776,10 @@ def mel_griffin_lim(
         rebuilt = stft.forward(stft.inverse(full, natural))[..., :support]
         if compiled:
             last = rebuilt if previous is None else previous
-            with PARALLEL_LOCK:
-                mel_constrained_update(
-                    rebuilt.reshape(-1, support).numpy(), last.reshape(-1, support).numpy(),
-                    np.float32(0.0 if previous is None else alpha), goal_rows, np.float32(eps), *by_bin, update,
-                )
+            _launch(
+                mel_constrained_update, rebuilt.reshape(-1, support).numpy(), last.reshape(-1, support).numpy(),
+                np.float32(0.0 if previous is None else alpha), goal_rows, np.float32(eps), *by_bin, update,
+            )
             previous = rebuilt
             continue
         angles = rebuilt.clone() if previous is None else torch.sub(rebuilt, previous, alpha=alpha)

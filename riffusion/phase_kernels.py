@@ -26,9 +26,10 @@ import numba
 import numpy as np
 
 PARALLEL_LOCK = threading.Lock()
-"""Held around every call of a parallel kernel here: numba's fallback thread pool ("workqueue", used
-where no OpenMP or TBB runtime is found) aborts the process when two threads launch kernels at once,
-and a server may reconstruct two clips at a time. The kernels take milliseconds; the wait is short."""
+"""Held around every call of a parallel kernel here (``riffusion.phase._launch``): numba's fallback
+thread pool ("workqueue", used where no OpenMP or TBB runtime is found) aborts the process when two
+threads launch kernels at once, and a server may reconstruct two clips at a time. The kernels take
+milliseconds; the wait is short."""
 
 LEVELS = 65536
 """Quantisation levels of the log-magnitude priority."""
@@ -219,14 +220,10 @@ def magnitude_update(
 
     Parameters
     ----------
-    rebuilt, previous : np.ndarray, shape (rows, bins), complex64
-        This iteration's and the last iteration's consistent spectra (any strides).
-    alpha : float
-        Momentum weight ``momentum / (1 + momentum)`` (0 on the first iteration).
+    rebuilt, previous, alpha, out
+        As in :func:`mel_constrained_update`.
     magnitude : np.ndarray, shape (rows, bins), float32
         Target magnitudes.
-    out : np.ndarray, shape (rows, bins), complex64
-        Written: the next spectrum.
     """
     rows, bins = rebuilt.shape
     tiny = np.float32(1e-32)

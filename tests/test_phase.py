@@ -508,3 +508,18 @@ def test_compiled_kernels_are_safe_from_several_threads(mel):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(job, range(8)))
     assert all(torch.equal(r, results[0]) for r in results)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_kernels_leave_torch_thread_count_alone(threads, mel):
+    """numba's OpenMP layer sets the caller's OpenMP thread count, which torch reads as its own: the
+    two-thread guided diffusion step and ``--threads 1`` rely on it staying as the user set it."""
+    basis = spectral.mel_matrix(MEL_PARAMS)
+    linear = spectral.mel_to_linear(mel, MEL_PARAMS)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        phase.reconstruct_waveform(linear, **GEOMETRY, method="default", mel=mel, mel_basis=basis)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)

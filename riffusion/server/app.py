@@ -80,9 +80,17 @@ class ServerState:
     def warm_up(self) -> None:
         """One clip through the whole path; sets the steps the web app should use to keep up with playback."""
         from riffusion.datatypes import PromptInput
+        from riffusion.generation import converter_for
+        from riffusion.seed_images import load_seed_image
 
         steps = self.settings.num_inference_steps or self.default_steps
         prompt = PromptInput(prompt="warm up", seed=0)
+        # The phase kernels compile (or load from numba's disk cache) on first use: turn the seed image
+        # into audio before the clock starts, or the first start after an install would count seconds of
+        # compilation as diffusion time and give the web app too few steps.
+        converter_for(self.pipeline, self.phase).waveform_from_image(
+            load_seed_image(self.default_seed_image(), self.pipeline)
+        )
         started = time.monotonic()
         clip = self._generate([InferenceInput(start=prompt, end=prompt, alpha=0.0, num_inference_steps=steps,
                                               seed_image_id=self.default_seed_image())])[0]
