@@ -76,6 +76,11 @@ _TWO_PI = 2.0 * math.pi
 _COMPILED = True
 
 
+def _compiled_for(tensor: torch.Tensor) -> bool:
+    """Whether work on ``tensor`` goes to the compiled kernels: CPU float32 / complex64, kernels on."""
+    return _COMPILED and tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.complex64)
+
+
 def _launch(kernel, *args) -> None:
     """Run a parallel kernel of :mod:`riffusion.phase_kernels` on as many threads as torch may use, under
     its lock, and leave torch's thread count as it was: numba's OpenMP layer sets the calling thread's
@@ -215,7 +220,7 @@ class _Stft:
         blocks = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)
         offset = _window_offset(self.n_fft, self.win_length)
         if offset % hop == 0 and self.win_length % hop == 0:  # the window's span only: padding adds nothing
-            if _COMPILED and spectrum.device.type == "cpu" and blocks.dtype == torch.float32:  # one pass
+            if _compiled_for(blocks):  # one pass
                 return self._overlap_add_compiled(blocks, offset, length)
             first, count = offset // hop, self.win_length // hop
             blocks = blocks[..., offset : offset + self.win_length].mul(self.window)
@@ -313,8 +318,7 @@ def _fgla(
     support = _support(magnitude.reshape(-1, magnitude.shape[-1]).amax(0))
     full = torch.zeros_like(spectrum)
     magnitude, spectrum = magnitude[..., :support], spectrum[..., :support]
-    on_cpu = magnitude.device.type == "cpu" and magnitude.dtype == torch.float32
-    compiled = _COMPILED and on_cpu and num_iters > 0
+    compiled = _compiled_for(magnitude) and num_iters > 0
     if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
         from riffusion.phase_kernels import magnitude_update
 
@@ -767,7 +771,7 @@ def mel_griffin_lim(
     alpha = momentum / (1.0 + momentum)
     full = torch.zeros(batch, frames, n // 2 + 1, device=target.device, dtype=spectrum.dtype)
     previous = None
-    compiled = _COMPILED and target.device.type == "cpu" and num_iters > 0
+    compiled = _compiled_for(target) and num_iters > 0
     if compiled:  # the magnitude step fused in one compiled pass (same arithmetic as the torch one below)
         from riffusion.phase_kernels import mel_constrained_update
 
