@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="timing repeats per clip (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iters", type=int, nargs="*", default=[8, 16, 32], help="GL iterations after PGHI")
-    parser.add_argument("--mel-iters", type=int, nargs="*", default=[24, 48],
+    parser.add_argument("--mel-iters", type=int, nargs="*", default=[32, 64],
                         help="mel-constrained GL iterations of mel-griffin-lim (besides the default)")
     parser.add_argument("--oracle", type=int, nargs="*", default=[24, 96],
                         help="also these GL iterations from the TRUE magnitude (a ceiling, not a method; "
