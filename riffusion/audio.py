@@ -200,9 +200,10 @@ def normalize_loudness(
     isolated peaks is the smallest change to the signal's energy that brings them under the ceiling (the
     nearest waveform within it, sample by sample), whereas the limiter's gain dips turn down the loudest
     frames as a whole. Audio reconstructed from spectrogram images has a crest factor of 12-16 dB, so a
-    few dB over: on the 12 clips of ``bench/bench_phase.py`` its mel consistency with the image was -29.2 dB
-    before this filter, -28.7 dB after it, -26.1 dB with the limiter alone (``clip_db=0``, worst clip
-    -19.5 dB), with energy above 10 kHz raised 0.8 dB (at -59 dB; measured 2026-12-02).
+    few dB over: on the 12 clips of ``bench/bench_phase.py``, with the phase default of the time (24 + 12
+    iterations), its mel consistency with the image was -29.2 dB before this filter, -28.7 dB after it,
+    -26.1 dB with the limiter alone (``clip_db=0``, worst clip -19.5 dB), with energy above 10 kHz raised
+    0.8 dB (at -59 dB; measured 2026-12-02; the README has today's figures).
 
     Parameters
     ----------
