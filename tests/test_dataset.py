@@ -119,6 +119,50 @@ def test_measured_tempo_and_brightness():
     assert features.estimate_tempo(np.zeros(sr), sr) == 0.0
 
 
+def _click_groove(bpm: float, *, soft: float, eighths: bool, accent_every: int = 1, sr: int = 22050,
+                  seconds: float = 5.12) -> np.ndarray:
+    """Noise clicks on each beat (every ``accent_every``-th loud, the others at ``soft``), and soft ones
+    between the beats if ``eighths``."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(int(sr * seconds))
+    beat = 60 / bpm
+    hits = [(t, 1.0 if k % accent_every == 0 else soft) for k, t in enumerate(np.arange(0, seconds - 0.05, beat))]
+    if eighths:
+        hits += [(t + beat / 2, soft) for t in np.arange(0, seconds - beat / 2 - 0.05, beat)]
+    for t, amplitude in hits:
+        i = int(t * sr)
+        x[i : i + 200] += amplitude * np.hanning(200) * rng.standard_normal(200)
+    return x
+
+
+def test_tempo_octave_by_onset_rate_orders_slow_and_fast_music():
+    from riffusion.dataset import features
+
+    sr = 22050
+    slow = _click_groove(65, soft=0.3, eighths=True)  # a slow beat with soft eighth notes
+    fast = _click_groove(170, soft=0.05, eighths=False, accent_every=2)  # a fast beat, every other one soft
+    prior = [features.estimate_tempo(x, sr) for x in (slow, fast)]
+    by_rate = [features.estimate_tempo(x, sr, octave="onset-rate") for x in (slow, fast)]
+    # the prior's octave reads the eighths as the beat and the fast beat as half-time: the wrong order
+    assert prior[0] == pytest.approx(130, rel=0.04) and prior[1] == pytest.approx(85, rel=0.04)
+    assert by_rate[0] == pytest.approx(65, rel=0.04) and by_rate[1] == pytest.approx(170, rel=0.04)
+    # the onset rate only picks an octave of the same periodicity, inside the range
+    for x in (slow, fast, _click_groove(120, soft=1.0, eighths=False)):
+        a, b = features.estimate_tempo(x, sr), features.estimate_tempo(x, sr, octave="onset-rate")
+        assert min(abs(b / a - k) for k in (0.5, 1.0, 2.0)) < 0.01 and 50 <= b <= 200
+    assert features.estimate_tempo(np.zeros(sr), sr, octave="onset-rate") == 0.0
+
+
+def test_estimate_tempo_rejects_bad_options():
+    from riffusion.dataset import features
+
+    x = _click_groove(120, soft=1.0, eighths=False)
+    with pytest.raises(ValueError, match="octave must be one of 'prior', 'onset-rate', got 'median'"):
+        features.estimate_tempo(x, 22050, octave="median")
+    with pytest.raises(ValueError, match="need 0 < min_bpm < max_bpm, got 200 and 50"):
+        features.estimate_tempo(x, 22050, min_bpm=200, max_bpm=50)
+
+
 def test_key_of_a_major_triad():
     from riffusion.dataset import features
 

@@ -4,7 +4,7 @@ These describe recordings that come without exact musical facts (game soundtrack
 They are deliberately simple and weight-free:
 
 * tempo: autocorrelation of a spectral-flux onset envelope, with a log-Gaussian prior around 120 BPM
-  (as in Ellis, 2007, "Beat tracking by dynamic programming");
+  (as in Ellis, 2007, "Beat tracking by dynamic programming"), or with the octave chosen by onset rate;
 * key: correlation of a chroma vector with the Krumhansl-Kessler key profiles (Krumhansl, 1990);
 * brightness: spectral centroid in Hz, mapped to a word.
 """
@@ -33,8 +33,50 @@ def _mono(waveform: np.ndarray) -> np.ndarray:
     return w.mean(axis=0) if w.ndim == 2 else w
 
 
-def estimate_tempo(waveform: np.ndarray, sample_rate: int, *, min_bpm: float = 50, max_bpm: float = 200) -> float:
-    """Dominant tempo in BPM of ``waveform`` (channels, samples) or (samples,); 0.0 for silence."""
+#: Octave choices of :func:`estimate_tempo`.
+TEMPO_OCTAVES = ("prior", "onset-rate")
+
+#: Beats per onset for ``octave="onset-rate"``: the reference tempo is this times 60 x onsets per second.
+#: Chosen on one rendered MMA dataset (646 clips, `bench/bench_tempo.py`) and checked on a second one drawn
+#: with another seed (0.7-0.9 order truly slow and truly fast clips alike there; 0.75 best on the first).
+_BEATS_PER_ONSET = 0.75
+
+
+def estimate_tempo(waveform: np.ndarray, sample_rate: int, *, min_bpm: float = 50, max_bpm: float = 200,
+                   octave: str = "prior") -> float:
+    """Dominant tempo of a clip, in beats per minute.
+
+    The periodicity comes from the autocorrelation of a log spectral-flux onset envelope (hop 256
+    samples), weighted by a log-normal prior around 120 BPM of one octave (Ellis, 2007). That choice of
+    metrical level is the tempo one taps along to, and on 5 s clips it is often half or twice the score's:
+    slow music with eighth notes reads as fast, fast music as half-time.
+
+    Parameters
+    ----------
+    waveform : np.ndarray, shape (channels, samples) or (samples,)
+    sample_rate : int
+        In Hz.
+    min_bpm, max_bpm : float, keyword-only
+        The range searched, in BPM.
+    octave : {"prior", "onset-rate"}, keyword-only
+        How the metrical level is chosen. ``"prior"``: the prior's peak (the captions of
+        ``riffusion dataset build`` and the shipped model's training data use it). ``"onset-rate"``: among
+        that tempo and its half and double inside the range, the one closest (in octaves) to 0.75 beats per
+        onset of :func:`onset_rate`, so that sparse music measures slow and busy music fast (in the manner
+        of the octave correction of Percival & Tzanetakis, 2014, with event density as the one feature).
+        On rendered grooves it orders a truly slow clip (<= 75 BPM) below a truly fast one (>= 150 BPM) in
+        ~92 % of pairs where ``"prior"`` does in ~57 %, at the cost of fewer clips within 5 % of the score's
+        tempo (~70 % instead of ~73 %).
+
+    Returns
+    -------
+    float
+        BPM rounded to 0.1; 0.0 for silence or a clip too short to hold a beat.
+    """
+    if octave not in TEMPO_OCTAVES:
+        raise ValueError(f"octave must be one of {', '.join(map(repr, TEMPO_OCTAVES))}, got {octave!r}")
+    if not 0 < min_bpm < max_bpm:
+        raise ValueError(f"need 0 < min_bpm < max_bpm, got {min_bpm} and {max_bpm}")
     x = _mono(waveform)
     hop = 256
     spec = np.log1p(100 * _stft_magnitude(x, sample_rate, 1024, hop))
@@ -52,7 +94,13 @@ def estimate_tempo(waveform: np.ndarray, sample_rate: int, *, min_bpm: float = 5
         return 0.0
     weight = np.exp(-0.5 * (np.log2(np.maximum(bpm, 1e-9) / 120.0) / 1.0) ** 2)
     score = np.where(valid, ac * weight, -np.inf)
-    return float(round(bpm[int(np.argmax(score))], 1))
+    tempo = float(bpm[int(np.argmax(score))])
+    if octave == "onset-rate":
+        reference = 60.0 * _BEATS_PER_ONSET * onset_rate(x, sample_rate)
+        if reference > 0:
+            levels = [t for t in (tempo / 2, tempo, tempo * 2) if min_bpm <= t <= max_bpm]
+            tempo = min(levels, key=lambda t: abs(np.log2(t / reference)))
+    return float(round(tempo, 1))
 
 
 def estimate_key(waveform: np.ndarray, sample_rate: int) -> tuple[str, float]:
