@@ -34,11 +34,15 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     assert report == json.loads(result.stdout)
     assert report["steps"] == 2 and report["threads"] == 1
     assert len(report["rtf"]["runs_s"]) == 7 and report["rtf"]["rtf"] > 0
-    assert [row["statistic"] for row in report["steering"]] == ["centroid_hz", "centroid_hz", "onset_rate", "tempo_bpm"]
+    assert [row["statistic"] for row in report["steering"]] == ["centroid_hz", "centroid_hz", "onset_rate", "tempo_bpm",
+                                                             "tempo_bpm_onset_octave"]
     assert all(row["seeds"] == 2 and row["share_right"] in (0.0, 0.5, 1.0) for row in report["steering"])
     smooth = report["interpolation"]
     assert len(smooth["step_db"]) == 10 and smooth["max_over_mean"] >= 1.0
     assert "steering tempo_bpm" in result.stderr
+    # the two tempo rows measure the same prompts' audio (generated once): only the octave choice differs
+    tempo, by_rate = report["steering"][3:]
+    assert (tempo["lower"], tempo["higher"]) == (by_rate["lower"], by_rate["higher"])
 
 
 @pytest.mark.parametrize("args, message", [
