@@ -315,6 +315,43 @@ def test_user_only_build_in_process(tmp_path):
     assert "user-provided" in (result.out_dir / "ATTRIBUTION.md").read_text()
 
 
+@needs_renderer
+def test_build_tempo_octave_is_recorded_and_measured_its_way(tmp_path):
+    from riffusion.dataset import DatasetConfig, build_dataset, load_metadata
+
+    tempos = {}
+    for octave in ("prior", "onset-rate"):
+        config = DatasetConfig(params=SMALL_PARAMS, sources=("mma",), max_grooves=2, part_count=0, render_seconds=11,
+                               cache_dir=str(tmp_path / "cache"), tempo_octave=octave)
+        result = build_dataset(tmp_path / octave, config, progress=False, log=lambda m: None)
+        rows, description = load_metadata(result.out_dir)
+        assert description["config"]["tempo_octave"] == octave
+        tempos[octave] = [r["measured_tempo_bpm"] for r in sorted(rows, key=lambda r: r["file_name"])]
+    # the same clips and periodicity, an octave of it chosen either way
+    assert len(tempos["prior"]) == len(tempos["onset-rate"]) > 0
+    for a, b in zip(tempos["prior"], tempos["onset-rate"]):
+        assert a > 0 and min(abs(b / a - k) for k in (0.5, 1.0, 2.0)) < 0.01
+
+
+def test_build_rejects_unknown_tempo_octave(tmp_path):
+    from riffusion.dataset import DatasetConfig, build_dataset
+
+    folder = make_user_folder(tmp_path)
+    with pytest.raises(ValueError, match="tempo_octave must be one of .*, got 'fastest'"):
+        build_dataset(tmp_path / "bad", DatasetConfig(params=SMALL_PARAMS, sources=(), user_folder=str(folder),
+                                                      tempo_octave="fastest"), progress=False, log=lambda m: None)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_dataset_build_cli_rejects_unknown_tempo_octave(tmp_path):
+    from riffusion.dataset.features import TEMPO_OCTAVES
+
+    result = run_cli("dataset", "build", "--out", str(tmp_path / "x"), "--tempo-octave", "fastest")
+    assert result.returncode == 2 and "fastest" in result.stderr and "Traceback" not in result.stderr
+    assert all(f"'{o}'" in result.stderr for o in TEMPO_OCTAVES)  # the CLI offers the library's choices
+    assert not (tmp_path / "x").exists()
+
+
 def test_caption_variants_describe_the_whole_clip():
     import random
 

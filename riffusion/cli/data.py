@@ -43,6 +43,12 @@ def register(subparsers) -> None:
     build.add_argument("--game-packages", default=None, help="comma-separated Debian packages (default: all)")
     build.add_argument("--max-clips-per-file", type=int, default=16)
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--tempo-octave", choices=("prior", "onset-rate"), default="prior",
+        help="how measured tempos (caption tempo words) pick their octave: 'prior' (around 120 bpm, the "
+        "shipped model's captions) or 'onset-rate' (sparse music slow, busy music fast; orders slow and fast "
+        "music right far more often)",
+    )
     build.add_argument("--cache-dir", default="data/cache", help="downloads and renders are cached here")
     build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     build.set_defaults(_command=dataset_build)
@@ -53,6 +59,7 @@ def dataset_build(
     user_license: str = "user-provided", params: str = "small", image_width: int | None = None,
     max_grooves: int = 300, parts: int = 160, render_seconds: float = 26.0, game_packages: str | None = None,
     max_clips_per_file: int = 16, seed: int = 0, cache_dir: str = "data/cache", overwrite: bool = False,
+    tempo_octave: str = "prior",
 ) -> None:
     """Build a dataset folder (see ``riffusion dataset build --help``)."""
     import sys
@@ -74,5 +81,6 @@ def dataset_build(
         game_packages=tuple(p.strip() for p in game_packages.split(",")) if game_packages else None,
         max_clips_per_file=max_clips_per_file,
         cache_dir=cache_dir,
+        tempo_octave=tempo_octave,
     )
     build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))

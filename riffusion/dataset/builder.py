@@ -54,6 +54,10 @@ class DatasetConfig:
     max_clips_per_file: int = 16  # long recordings: clips spread evenly over the track
     min_rms_dbfs: float = -45.0  # quieter clips are left out
     cache_dir: str = "data/cache"
+    # How measured tempos (and so caption tempo words) choose their octave, see features.estimate_tempo.
+    # "prior" because the shipped model was trained on such captions: the default rebuilds its dataset.
+    # "onset-rate" tells slow from fast music far more often (bench/bench_tempo.py).
+    tempo_octave: str = "prior"
 
     def to_dict(self) -> dict[str, T.Any]:
         data = dataclasses.asdict(self)
@@ -107,7 +111,8 @@ def build_dataset(
     FileExistsError
         If ``out_dir`` exists and ``overwrite`` is false.
     ValueError
-        For unknown source kinds or a ``"user"`` source without ``user_folder``.
+        For unknown source kinds, a ``"user"`` source without ``user_folder`` or an unknown
+        ``tempo_octave``.
     """
     from tqdm.auto import tqdm
 
@@ -127,6 +132,8 @@ def build_dataset(
         raise ValueError("source 'user' needs a user folder (--user-folder DIR)")
     if not sources:
         raise ValueError("no sources selected")
+    if config.tempo_octave not in features.TEMPO_OCTAVES:
+        raise ValueError(f"tempo_octave must be one of {list(features.TEMPO_OCTAVES)}, got {config.tempo_octave!r}")
     if config.image_width < 8:
         raise ValueError(f"image_width must be at least 8 columns, got {config.image_width}")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -227,7 +234,8 @@ def build_dataset(
                     centroid = features.spectral_centroid(clip, sample_rate)
                     return c, {**f, "centroid_hz": round(centroid, 1),
                                "brightness": features.brightness_word(centroid),
-                               "measured_tempo_bpm": features.estimate_tempo(clip, sample_rate)}
+                               "measured_tempo_bpm": features.estimate_tempo(clip, sample_rate,
+                                                                                      octave=config.tempo_octave)}
 
                 add_clips(waveform, f"{job.kind}:{job.id}", src, rendered)
                 wav.unlink(missing_ok=True)
@@ -248,7 +256,7 @@ def build_dataset(
             def caption_for(clip: np.ndarray, src: AudioSource = src) -> tuple[str, dict]:
                 if not src.measure:
                     return src.caption, {}
-                facts = features.describe(clip, sample_rate)
+                facts = features.describe(clip, sample_rate, tempo_octave=config.tempo_octave)
                 words = [src.caption]
                 if facts["tempo_bpm"]:
                     words.append(f"{facts['tempo_word']} {int(round(facts['tempo_bpm']))} bpm")

@@ -183,11 +183,14 @@ def tempo_word(bpm: float) -> str:
 REGISTER_WORDS = {"dark": "deep low", "warm": "", "balanced": "high", "bright": "bright high"}
 
 
-def describe(waveform: np.ndarray, sample_rate: int) -> dict[str, T.Any]:
-    """All measured facts of a clip: tempo_bpm, key, key_confidence, centroid_hz, rms_dbfs, words."""
+def describe(waveform: np.ndarray, sample_rate: int, *, tempo_octave: str = "prior") -> dict[str, T.Any]:
+    """All measured facts of a clip: tempo_bpm, key, key_confidence, centroid_hz, rms_dbfs, words.
+
+    ``tempo_octave`` is :func:`estimate_tempo`'s ``octave``.
+    """
     x = _mono(waveform)
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
-    tempo = estimate_tempo(x, sample_rate)
+    tempo = estimate_tempo(x, sample_rate, octave=tempo_octave)
     key, confidence = estimate_key(x, sample_rate)
     centroid = spectral_centroid(x, sample_rate)
     return {
