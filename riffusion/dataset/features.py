@@ -33,6 +33,15 @@ def _mono(waveform: np.ndarray) -> np.ndarray:
     return w.mean(axis=0) if w.ndim == 2 else w
 
 
+_FLUX_HOP = 256  # samples: ~86 frames/s at 22.05 kHz
+
+
+def _log_flux(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Half-wave-rectified spectral flux of log1p(100 |STFT|), summed over bins: (frames - 1,)."""
+    spec = np.log1p(100 * _stft_magnitude(x, sample_rate, 1024, _FLUX_HOP))
+    return np.maximum(0, np.diff(spec, axis=1)).sum(axis=0)
+
+
 #: Octave choices of :func:`estimate_tempo`.
 TEMPO_OCTAVES = ("prior", "onset-rate")
 
@@ -78,14 +87,13 @@ def estimate_tempo(waveform: np.ndarray, sample_rate: int, *, min_bpm: float = 5
     if not 0 < min_bpm < max_bpm:
         raise ValueError(f"need 0 < min_bpm < max_bpm, got {min_bpm} and {max_bpm}")
     x = _mono(waveform)
-    hop = 256
-    spec = np.log1p(100 * _stft_magnitude(x, sample_rate, 1024, hop))
-    flux = np.maximum(0, np.diff(spec, axis=1)).sum(axis=0)
+    flux = _log_flux(x, sample_rate)
     if flux.size < 8 or not np.any(flux > 0):
         return 0.0
+    onsets_per_s = _peaks_per_second(flux, x.size / sample_rate) if octave == "onset-rate" else 0.0
     flux = flux - flux.mean()
     ac = np.correlate(flux, flux, "full")[flux.size - 1 :]
-    frame_rate = sample_rate / hop
+    frame_rate = sample_rate / _FLUX_HOP
     lags = np.arange(ac.size)
     with np.errstate(divide="ignore"):
         bpm = 60.0 * frame_rate / np.maximum(lags, 1e-9)
@@ -96,7 +104,7 @@ def estimate_tempo(waveform: np.ndarray, sample_rate: int, *, min_bpm: float = 5
     score = np.where(valid, ac * weight, -np.inf)
     tempo = float(bpm[int(np.argmax(score))])
     if octave == "onset-rate":
-        reference = 60.0 * _BEATS_PER_ONSET * onset_rate(x, sample_rate)
+        reference = 60.0 * _BEATS_PER_ONSET * onsets_per_s
         if reference > 0:
             levels = [t for t in (tempo / 2, tempo, tempo * 2) if min_bpm <= t <= max_bpm]
             tempo = min(levels, key=lambda t: abs(np.log2(t / reference)))
@@ -128,9 +136,10 @@ def onset_rate(waveform: np.ndarray, sample_rate: int, *, threshold: float = 1.5
     """Onsets per second: peaks of the half-wave-rectified log spectral flux above ``threshold`` times its
     median-filtered local mean (a simple peak picker in the manner of Bock et al., 2012)."""
     x = _mono(waveform)
-    hop = 256
-    spec = np.log1p(100 * _stft_magnitude(x, sample_rate, 1024, hop))
-    flux = np.maximum(0, np.diff(spec, axis=1)).sum(axis=0)
+    return _peaks_per_second(_log_flux(x, sample_rate), x.size / sample_rate, threshold=threshold)
+
+
+def _peaks_per_second(flux: np.ndarray, seconds: float, *, threshold: float = 1.5) -> float:
     if flux.size < 5 or not np.any(flux > 0):
         return 0.0
     k = 8
@@ -138,7 +147,7 @@ def onset_rate(waveform: np.ndarray, sample_rate: int, *, threshold: float = 1.5
     local = np.array([padded[i : i + 2 * k + 1].mean() for i in range(flux.size)])
     is_peak = (flux[1:-1] > flux[:-2]) & (flux[1:-1] >= flux[2:]) & (flux[1:-1] > threshold * local[1:-1])
     is_peak &= flux[1:-1] > 0.1 * flux.max()
-    return float(is_peak.sum() / (x.size / sample_rate))
+    return float(is_peak.sum() / seconds)
 
 
 def spectral_centroid(waveform: np.ndarray, sample_rate: int) -> float:
