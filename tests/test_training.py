@@ -200,6 +200,10 @@ def test_oversampling_repeats_matching_clips_per_epoch():
     rules = [parse_oversample(r"^(?!.*drum)(?=.*sustained)=4"), parse_oversample("drums=2")]
     assert oversampled_order(captions, rules) == [0, 0, 0, 0, 1, 1, 2, 2, 3]
     assert oversampled_order(captions, []) == [0, 1, 2, 3]
+    # with caption variants, a clip matches when any of its captions does (the measured tempo words live
+    # only in the variants)
+    variants = [["rock, 120 bpm, with drums", "slow drum beat"], ["march, 60 bpm", "fast band with drums"]]
+    assert oversampled_order(variants, [parse_oversample(r"^slow\b(?!.*bpm)=3")]) == [0, 0, 0, 1]
     assert parse_oversample("a=b=3") == ("a=b", 3)  # the last '=' splits
     for bad in ("sustained", "=3", "x=1.5", "x=-1", "[=2"):
         with pytest.raises(ValueError, match="oversample"):

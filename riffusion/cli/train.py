@@ -46,7 +46,8 @@ def register(subparsers) -> None:
                         help="also train on short variants of each caption (instruments only, tempo words, style)")
     parser.add_argument("--oversample", action="append", default=None, metavar="REGEX=FACTOR",
                         help="show clips whose caption matches REGEX (case-insensitive) FACTOR times per epoch "
-                             "(repeatable; the largest matching factor wins), e.g. 'sustained=3'")
+                             "(repeatable; the largest matching factor wins; with --caption-variants any caption "
+                             "of the clip may match), e.g. 'sustained=3'")
     parser.add_argument("--export", default=None,
                         help="also copy the final model folder here (e.g. riffusion/models/riffusion-small-v1)")
     parser.set_defaults(_command=train)

@@ -108,18 +108,23 @@ def parse_oversample(spec: str) -> tuple[str, int]:
     return pattern, count
 
 
-def oversampled_order(captions: T.Sequence[str], rules: T.Sequence[tuple[str, int]]) -> list[int]:
+def oversampled_order(captions: T.Sequence[T.Union[str, T.Sequence[str]]],
+                      rules: T.Sequence[tuple[str, int]]) -> list[int]:
     """Clip indices with each clip repeated as often as the rules say, for one epoch.
 
-    A clip whose caption matches a rule's regular expression (``re.search``, case-insensitive) appears that
-    rule's factor of times per epoch; with several matching rules, the largest factor wins; other clips
-    appear once. It is how a few rare kinds of clip (drum-free sustained pads, very slow or very fast
-    tempos) get seen more often without rebuilding the dataset.
+    ``captions`` holds one caption per clip, or each clip's list of captions (the full caption and its
+    short variants, when training on variants). A clip matches a rule when any of its captions matches the
+    rule's regular expression (``re.search``, case-insensitive); it then appears that rule's factor of
+    times per epoch; with several matching rules, the largest factor wins; other clips appear once. It is
+    how a few rare kinds of clip (drum-free sustained pads, very slow or very fast tempos) get seen more
+    often without rebuilding the dataset; matching the variants reaches the measured tempo words
+    ("slow ...", "very fast ...") that full captions do not carry.
     """
     compiled = [(re.compile(pattern, re.IGNORECASE), factor) for pattern, factor in rules]
     order: list[int] = []
-    for i, caption in enumerate(captions):
-        factor = max([f for regex, f in compiled if regex.search(caption)], default=1)
+    for i, texts in enumerate(captions):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        factor = max([f for regex, f in compiled if any(regex.search(t) for t in texts)], default=1)
         order.extend([i] * factor)
     return order
 

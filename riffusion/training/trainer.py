@@ -226,7 +226,8 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     else:
         embeddings = _caption_embeddings(adapter, data.captions, out / "text_embeddings.pt")
         offsets = [(i, 1) for i in range(len(data))]
-    order = oversampled_order(data.captions, [parse_oversample(rule) for rule in config.oversample])
+    rules = [parse_oversample(rule) for rule in config.oversample]
+    order = oversampled_order(variants if config.caption_variants else data.captions, rules)
     if len(order) != len(data):
         log(f"oversampling: {len(order)} draws per epoch for {len(data)} images ({', '.join(config.oversample)})")
     uncond = adapter.encode_text([""])[0]
