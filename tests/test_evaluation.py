@@ -38,7 +38,11 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
                                                              "tempo_bpm_onset_octave"]
     assert all(row["seeds"] == 2 and row["share_right"] in (0.0, 0.5, 1.0) for row in report["steering"])
     smooth = report["interpolation"]
-    assert len(smooth["step_db"]) == 10 and smooth["max_over_mean"] >= 1.0
+    assert len(smooth["sweeps"]) == 3 and all(len(sweep["step_db"]) == 10 for sweep in smooth["sweeps"])
+    ratios = [sweep["max_over_mean"] for sweep in smooth["sweeps"]]
+    assert min(ratios) >= 1.0 and smooth["worst_max_over_mean"] == max(ratios)
+    assert smooth["max_over_mean"] == pytest.approx(sum(ratios) / 3)
+    assert smooth["mean_step_db"] == pytest.approx(sum(s["mean_step_db"] for s in smooth["sweeps"]) / 3)
     assert "steering tempo_bpm" in result.stderr
     # the two tempo rows measure the same prompts' audio (generated once): only the octave choice differs
     tempo, by_rate = report["steering"][3:]
