@@ -263,10 +263,28 @@ def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
     (target / "seed_images").mkdir(parents=True)
     (target / "README.md").write_text("card")
     Image.new("RGB", (256, 64), "white").save(target / "seed_images" / "og_beat.png")
-    summary = publish(out, target, log=lambda m: None)
+    summary = publish(out, target, guidance_min_timestep=500, log=lambda m: None)
     assert is_small_model_dir(target) and (target / "README.md").read_text() == "card"
+    assert json.loads((target / "riffusion_model.json").read_text())["guidance_min_timestep"] == 500
     assert summary["training"]["step"] == 2
     for name in ("loss.png", "samples.png", "training.json"):
         assert (target / "figures" / name).is_file()
     with pytest.raises(FileNotFoundError):
         publish(tmp_path / "nothing", tmp_path / "x", log=lambda m: None)
+    with pytest.raises(ValueError, match="guidance_min_timestep must be an integer in \\[0, 1000\\], got 1001"):
+        publish(out, tmp_path / "y", guidance_min_timestep=1001, log=lambda m: None)
+    assert not (tmp_path / "y").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--run", "no-such-run", "--to", "x"), "holds no exported riffusion-small model"),
+    (("--run", "no-such-run", "--to", "x", "--guidance-min-timestep", "-1"),
+     "guidance_min_timestep must be an integer in [0, 1000], got -1"),
+])
+def test_publish_command_errors_are_one_clear_line(tmp_path, args, message):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    result = subprocess.run([sys.executable, "-m", "riffusion.training.publish", *args], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -30,15 +30,21 @@ SAMPLE_PROMPTS = (
 
 def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate_seeds: int = 0,
             steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
-            denoising_gamma: T.Optional[float] = None, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
-    """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps`` and ``guidance`` set the
-    model's default sampling steps and guidance scale in ``riffusion_model.json``."""
+            denoising_gamma: T.Optional[float] = None, guidance_min_timestep: T.Optional[int] = None,
+            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+    """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps``, ``guidance``,
+    ``denoising_gamma`` and ``guidance_min_timestep`` set the model's defaults in ``riffusion_model.json``
+    (see :class:`riffusion.small_model.SmallModelConfig`)."""
     from PIL import Image
 
     from riffusion.small_model import SmallRiffusionPipeline
     from riffusion.training.figures import loss_curve, spectrogram_grid
 
     run_dir, target = Path(run_dir), Path(target)
+    if guidance_min_timestep is not None and (isinstance(guidance_min_timestep, bool)
+                                              or not isinstance(guidance_min_timestep, int)
+                                              or not 0 <= guidance_min_timestep <= 1000):
+        raise ValueError(f"guidance_min_timestep must be an integer in [0, 1000], got {guidance_min_timestep!r}")
     source = run_dir / "model"
     if not (source / "riffusion_model.json").is_file():
         raise FileNotFoundError(f"{str(source)!r} holds no exported riffusion-small model")
@@ -54,7 +60,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
                 (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
         shutil.rmtree(target)
     tmp.rename(target)
-    if steps is not None or guidance is not None or denoising_gamma is not None:
+    if any(v is not None for v in (steps, guidance, denoising_gamma, guidance_min_timestep)):
         config_path = target / "riffusion_model.json"
         config = json.loads(config_path.read_text())
         if steps is not None:
@@ -63,6 +69,8 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
             config["guidance_scale"] = float(guidance)
         if denoising_gamma is not None:
             config["denoising_gamma"] = float(denoising_gamma)
+        if guidance_min_timestep is not None:
+            config["guidance_min_timestep"] = guidance_min_timestep
         config_path.write_text(json.dumps(config, indent=2) + "\n")
 
     figures = target / "figures"
@@ -103,9 +111,16 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
     parser.add_argument("--guidance", type=float, default=None, help="default guidance of the published model")
     parser.add_argument("--denoising-gamma", type=float, default=None,
                         help="img2img strength calibration of the published model (strength ** gamma)")
+    parser.add_argument("--guidance-min-timestep", type=int, default=None, metavar="T",
+                        help="guide only the steps whose timestep (0-999) is at least T")
     args = parser.parse_args(argv)
-    publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
-            denoising_gamma=args.denoising_gamma, log=lambda m: print(m, file=sys.stderr))
+    try:
+        publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
+                denoising_gamma=args.denoising_gamma, guidance_min_timestep=args.guidance_min_timestep,
+                log=lambda m: print(m, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
