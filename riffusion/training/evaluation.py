@@ -45,6 +45,7 @@ INTERPOLATION_SWEEPS = (
     ("a slow string quartet", 31, "a funky bass groove with drums", 32),
 )
 
+
 def _statistic(name: str, waveform: np.ndarray, sample_rate: int) -> float:
     from riffusion.dataset import features
 

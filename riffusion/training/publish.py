@@ -37,14 +37,17 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
     (see :class:`riffusion.small_model.SmallModelConfig`)."""
     from PIL import Image
 
-    from riffusion.small_model import SmallRiffusionPipeline
+    from riffusion.small_model import SmallModelConfig, SmallRiffusionPipeline
     from riffusion.training.figures import loss_curve, spectrogram_grid
 
     run_dir, target = Path(run_dir), Path(target)
-    if guidance_min_timestep is not None and (isinstance(guidance_min_timestep, bool)
-                                              or not isinstance(guidance_min_timestep, int)
-                                              or not 0 <= guidance_min_timestep <= 1000):
-        raise ValueError(f"guidance_min_timestep must be an integer in [0, 1000], got {guidance_min_timestep!r}")
+    overrides = {name: value for name, value in (
+        ("num_inference_steps", None if steps is None else int(steps)),
+        ("guidance_scale", None if guidance is None else float(guidance)),
+        ("denoising_gamma", None if denoising_gamma is None else float(denoising_gamma)),
+        ("guidance_min_timestep", guidance_min_timestep),
+    ) if value is not None}
+    SmallModelConfig(**overrides)  # the model's own checks of these values, before anything is written
     source = run_dir / "model"
     if not (source / "riffusion_model.json").is_file():
         raise FileNotFoundError(f"{str(source)!r} holds no exported riffusion-small model")
@@ -58,20 +61,12 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
                 if (tmp / keep).is_dir():
                     shutil.rmtree(tmp / keep)
                 (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
+    if overrides:
+        config = {**json.loads((tmp / "riffusion_model.json").read_text()), **overrides}
+        (tmp / "riffusion_model.json").write_text(json.dumps(config, indent=2) + "\n")
+    if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)
-    if any(v is not None for v in (steps, guidance, denoising_gamma, guidance_min_timestep)):
-        config_path = target / "riffusion_model.json"
-        config = json.loads(config_path.read_text())
-        if steps is not None:
-            config["num_inference_steps"] = int(steps)
-        if guidance is not None:
-            config["guidance_scale"] = float(guidance)
-        if denoising_gamma is not None:
-            config["denoising_gamma"] = float(denoising_gamma)
-        if guidance_min_timestep is not None:
-            config["guidance_min_timestep"] = guidance_min_timestep
-        config_path.write_text(json.dumps(config, indent=2) + "\n")
 
     figures = target / "figures"
     figures.mkdir(exist_ok=True)
