@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", type=float, nargs=2, action="append", metavar=("SLOW_MAX", "FAST_MIN"),
                         help="score tempo of a slow clip at most and of a fast clip at least (bpm); repeatable "
                              "(default: 85 130 and 75 150)")
+    parser.add_argument("--sources", nargs="+", default=["mma"], metavar="SOURCE",
+                        help="metadata sources whose clips have a score tempo: 'mma' (grooves, the default) and "
+                             "'part' (generated melodies)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     metadata = args.data / "metadata.jsonl"
@@ -60,11 +63,13 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     rows = [json.loads(line) for line in metadata.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("source") == "mma" and isinstance(r.get("tempo_bpm"), (int, float))]
+    rows = [r for r in rows if r.get("source") in args.sources and isinstance(r.get("tempo_bpm"), (int, float))]
     if not rows:
-        print(f"bench_tempo.py: error: no MMA clips with a score tempo in {metadata}", file=sys.stderr)
+        print(f"bench_tempo.py: error: no clips of sources {' '.join(args.sources)} with a score tempo in {metadata}",
+              file=sys.stderr)
         return 2
     true, measured, converters = [], {octave: [] for octave in features.TEMPO_OCTAVES}, {}
+    onsets = []  # onsets per second: not a tempo, but the pace a listener hears, ordered the same way
     for i, row in enumerate(rows):
         image = Image.open(args.data / row["file_name"])
         params = params_from_image(image, warn=False)
@@ -74,10 +79,12 @@ def main(argv=None) -> int:
         true.append(float(row["tempo_bpm"]))
         for octave, values in measured.items():
             values.append(features.estimate_tempo(audio, params.sample_rate, octave=octave))
+        onsets.append(features.onset_rate(audio, params.sample_rate))
         if (i + 1) % 100 == 0:
             print(f"  {i + 1}/{len(rows)} clips", file=sys.stderr, flush=True)
     true_a = np.array(true)
-    print(f"tempo statistic on {len(rows)} rendered MMA clips (image -> audio, default phase), {args.data}")
+    print(f"tempo statistic on {len(rows)} rendered clips ({', '.join(args.sources)}; image -> audio, default phase), "
+          f"{args.data}")
     header = f"{'octave':12s} {'within 5 %':>10s} {'or x0.5/x2':>10s}"
     for slow_max, fast_min in splits:
         header += f"  {f'<= {slow_max:g} < >= {fast_min:g} (medians)':>34s}"
@@ -96,6 +103,17 @@ def main(argv=None) -> int:
                 cell = "n/a"
             line += f"  {cell:>34s}"
         print(line)
+    rate = np.array(onsets)
+    line = f"{'onset rate':12s} {'':>10s} {'':>10s}"
+    for slow_max, fast_min in splits:
+        slow, fast = true_a <= slow_max, true_a >= fast_min
+        if slow.any() and fast.any():
+            order = float(np.mean(rate[slow][:, None] < rate[fast][None, :]))
+            cell = f"{order:.1%} ({np.median(rate[slow]):.1f} -> {np.median(rate[fast]):.1f} /s)"
+        else:
+            cell = "n/a"
+        line += f"  {cell:>34s}"
+    print(line)
     for slow_max, fast_min in splits:
         print(f"  clips: {int((true_a <= slow_max).sum())} at <= {slow_max:g} bpm, "
               f"{int((true_a >= fast_min).sum())} at >= {fast_min:g} bpm")

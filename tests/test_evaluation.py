@@ -35,7 +35,7 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     assert report["steps"] == 2 and report["threads"] == 1
     assert len(report["rtf"]["runs_s"]) == 7 and report["rtf"]["rtf"] > 0
     assert [row["statistic"] for row in report["steering"]] == ["centroid_hz", "centroid_hz", "onset_rate", "tempo_bpm",
-                                                             "tempo_bpm_onset_octave"]
+                                                             "tempo_bpm_onset_octave", "onset_rate"]
     assert all(row["seeds"] == 2 and row["share_right"] in (0.0, 0.5, 1.0) for row in report["steering"])
     smooth = report["interpolation"]
     assert len(smooth["sweeps"]) == 3 and all(len(sweep["step_db"]) == 10 for sweep in smooth["sweeps"])
@@ -45,8 +45,8 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     assert smooth["mean_step_db"] == pytest.approx(sum(s["mean_step_db"] for s in smooth["sweeps"]) / 3)
     assert "steering tempo_bpm" in result.stderr
     # the two tempo rows measure the same prompts' audio (generated once): only the octave choice differs
-    tempo, by_rate = report["steering"][3:]
-    assert (tempo["lower"], tempo["higher"]) == (by_rate["lower"], by_rate["higher"])
+    tempo, by_rate, pace = report["steering"][3:]
+    assert (tempo["lower"], tempo["higher"]) == (by_rate["lower"], by_rate["higher"]) == (pace["lower"], pace["higher"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -35,6 +35,8 @@ STEERING_PAIRS = (
     # the same prompts and audio, the tempo's octave chosen by onset rate: on rendered grooves of known tempo
     # this orders truly slow and fast clips far more often than the prior's octave (bench/bench_tempo.py)
     ("tempo_bpm_onset_octave", "a very slow sleepy lullaby", "a fast frantic dance track at top speed"),
+    # and their pace as events per second, the one weight-free statistic of the three free of octave errors
+    ("onset_rate", "a very slow sleepy lullaby", "a fast frantic dance track at top speed"),
 )
 
 
