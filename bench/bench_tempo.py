@@ -89,31 +89,24 @@ def main(argv=None) -> int:
     for slow_max, fast_min in splits:
         header += f"  {f'<= {slow_max:g} < >= {fast_min:g} (medians)':>34s}"
     print(header)
+    def order_cells(values: np.ndarray, unit: str, digits: int) -> str:
+        """Per split: the share of (slow, fast) pairs with the slow clip's value below, and the medians."""
+        cells = ""
+        for slow_max, fast_min in splits:
+            slow, fast = true_a <= slow_max, true_a >= fast_min
+            cell = "n/a"
+            if slow.any() and fast.any():
+                order = float(np.mean(values[slow][:, None] < values[fast][None, :]))
+                cell = f"{order:.1%} ({np.median(values[slow]):.{digits}f} -> {np.median(values[fast]):.{digits}f} {unit})"
+            cells += f"  {cell:>34s}"
+        return cells
+
     for octave, values in measured.items():
         est = np.array(values)
         within = np.abs(est / true_a - 1) < 0.05
         octave_ok = np.min([np.abs(est / (true_a * k) - 1) for k in (0.5, 1.0, 2.0)], axis=0) < 0.05
-        line = f"{octave:12s} {within.mean():10.1%} {octave_ok.mean():10.1%}"
-        for slow_max, fast_min in splits:
-            slow, fast = true_a <= slow_max, true_a >= fast_min
-            if slow.any() and fast.any():
-                order = float(np.mean(est[slow][:, None] < est[fast][None, :]))
-                cell = f"{order:.1%} ({np.median(est[slow]):.0f} -> {np.median(est[fast]):.0f} bpm)"
-            else:
-                cell = "n/a"
-            line += f"  {cell:>34s}"
-        print(line)
-    rate = np.array(onsets)
-    line = f"{'onset rate':12s} {'':>10s} {'':>10s}"
-    for slow_max, fast_min in splits:
-        slow, fast = true_a <= slow_max, true_a >= fast_min
-        if slow.any() and fast.any():
-            order = float(np.mean(rate[slow][:, None] < rate[fast][None, :]))
-            cell = f"{order:.1%} ({np.median(rate[slow]):.1f} -> {np.median(rate[fast]):.1f} /s)"
-        else:
-            cell = "n/a"
-        line += f"  {cell:>34s}"
-    print(line)
+        print(f"{octave:12s} {within.mean():10.1%} {octave_ok.mean():10.1%}" + order_cells(est, "bpm", 0))
+    print(f"{'onset rate':12s} {'':>10s} {'':>10s}" + order_cells(np.array(onsets), "/s", 1))
     for slow_max, fast_min in splits:
         print(f"  clips: {int((true_a <= slow_max).sum())} at <= {slow_max:g} bpm, "
               f"{int((true_a >= fast_min).sum())} at >= {fast_min:g} bpm")
