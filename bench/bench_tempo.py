@@ -2,18 +2,21 @@
 
     riffusion dataset build --out data/ds-tempo --sources mma --max-grooves 120 --parts 0   # ~3 min
     python bench/bench_tempo.py --data data/ds-tempo
+    python bench/bench_tempo.py --data data/ds-small-v3 --sources mma part --split 75 130 --threads 1  # a model's own data
 
 The evaluation (``python -m riffusion.training.evaluation``) counts the seeds in which "a very slow sleepy
 lullaby" measures a lower tempo than "a fast frantic dance track" with
 :func:`riffusion.dataset.features.estimate_tempo`. This script asks what that statistic can do at best: on
-rendered MMA grooves whose tempo is known from the score, turned into images and back into audio exactly
+rendered clips whose tempo is known from the score (MMA grooves, and with ``--sources mma part`` the
+generated melodies too), turned into images and back into audio exactly
 as generated images are (the default phase reconstruction), how often does it get the order of a truly
 slow clip and a truly fast one right (<= 85 vs >= 130 bpm, and the extremes the evaluation's prompts ask
 for, <= 75 vs >= 150 bpm)? A model whose every "slow" clip were really slow and every "fast" clip really
 fast would score about that share, not 100 %.
 
 Rows: the statistic with each octave choice (``estimate_tempo(octave=...)``: the prior's, which dataset
-captions use, and the onset rate's, which the evaluation also reports). Figures: share measured within
+captions use, and the onset rate's, which the evaluation also reports), then onsets per second, the
+evaluation's third view of the pair (it has no tempo of its own, so only the order is given). Figures: share measured within
 5 % of the score's tempo, within 5 % of it or of half or twice it (octave errors allowed), and the share of
 (slow, fast) pairs measured in the right order for each split, with the medians of the slow and fast
 clips.
