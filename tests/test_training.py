@@ -168,6 +168,42 @@ def test_train_errors_are_one_line(user_dataset, tmp_path):
                   "--oversample", "sustained=2", "--oversample", "(drums=2")
     assert refused.returncode == 2 and "not a regular expression" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "r4" / "checkpoints").exists()
+    device = run("train", "--data", str(user_dataset), "--output-dir", str(tmp_path / "r5"), *TINY, "--device", "tpu")
+    assert device.returncode == 2 and "device='tpu'" in device.stderr and "cuda[:N]" in device.stderr, device.stderr
+    assert "Traceback" not in device.stderr and not (tmp_path / "r5").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a CUDA machine --device cuda trains there")
+def test_an_absent_device_trains_on_the_cpu_with_a_warning(user_dataset, tmp_path):
+    result = run("train", "--data", str(user_dataset), "--output-dir", str(tmp_path / "run"), *TINY,
+                 "--max-steps", "1", "--device", "cuda")
+    assert result.returncode == 0, result.stderr
+    assert "device 'cuda' is not available here; using 'cpu'" in result.stderr
+
+
+def test_ema_lives_on_the_models_device():
+    """The average follows the device of the model it was made from, and updates from a model elsewhere.
+
+    On a GPU the average used to be made before the model moved there and the first update failed ("Expected
+    all tensors to be on the same device"; seen on an H200). The "meta" device stands in for a GPU here."""
+    from riffusion.training.trainer import _EMA
+
+    ema = _EMA(torch.nn.Linear(3, 2, device="meta"), decay=0.9)
+    ema.update(torch.nn.Linear(3, 2), step=5)
+    assert {t.device.type for t in ema.state_dict().values()} == {"meta"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_second_device_in_one_process_is_a_clear_error(user_dataset, tmp_path):
+    from riffusion.training import TrainConfig, train
+
+    def config(name, device):
+        return TrainConfig(data_dir=str(user_dataset), output_dir=str(tmp_path / name), max_steps=1, batch_size=2,
+                           sample_every=0, warmup_steps=1, small_config={"block_out_channels": [32, 32]}, device=device)
+
+    train(config("cpu", "cpu"), progress=False, log=lambda m: None)
+    with pytest.raises(ValueError, match="accelerate's state is per process"):
+        train(config("cuda", "cuda"), progress=False, log=lambda m: None)
 
 
 def test_dataset_of_another_geometry_is_refused(user_dataset, tmp_path):

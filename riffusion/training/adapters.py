@@ -137,7 +137,7 @@ class SmallModelAdapter(ModelAdapter):
 
         return SmallRiffusionPipeline(model, config=self.config, spectrogram_params=self.params,
                                       scheduler_config=dict(self.noise_scheduler.config), text_encoder=self._encoder,
-                                      model_id="training")
+                                      model_id="training", device=str(next(model.parameters()).device))
 
     def sample(self, model, prompts, *, seed, steps):
         pipe = self.pipeline(model)

@@ -96,6 +96,8 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid training option {name}={getattr(self, name)!r}")
+        if self.device.split(":")[0] not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError(f"invalid training option device={self.device!r}: expected 'auto', 'cpu', 'cuda[:N]' or 'mps'")
         from riffusion.training.data import parse_oversample
 
         for rule in self.oversample:
@@ -130,7 +132,8 @@ class _EMA:
         decay = min(self.decay, (1 + step) / (10 + step))
         for name, param in model.named_parameters():
             if name in self.shadow:
-                self.shadow[name].lerp_(param.detach().float(), 1 - decay)
+                shadow = self.shadow[name]
+                shadow.lerp_(param.detach().to(shadow.device, torch.float32), 1 - decay)
 
     def copy_into(self, model: torch.nn.Module) -> torch.nn.Module:
         averaged = copy.deepcopy(model)
@@ -203,10 +206,16 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
             )
     _write_json(saved_path, config.to_dict())
 
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from riffusion.util.torch_util import check_device
+
+    device = check_device(config.device)  # "auto": CUDA, MPS or the CPU; an unavailable one: the CPU, with a warning
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=device == "cpu")
+    if accelerator.device.type != torch.device(device).type:
+        # accelerate keeps one state per process: the device of the first Accelerator made here sticks, and a
+        # later one silently trains there (measured: "cuda" after a CPU run in one process ran on the CPU)
+        raise ValueError(f"device {device!r} was asked for, but this process already trains on "
+                         f"{accelerator.device.type!r} (accelerate's state is per process): train on {device!r} "
+                         "in a new process")
 
     # 2. Model and data.
     adapter = make_adapter(config.model, lora_rank=config.lora_rank, small_config=config.small_config,
@@ -235,7 +244,6 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    ema = _EMA(model, config.ema_decay)
 
     # 3. Resume from the newest checkpoint.
     step = 0
@@ -246,11 +254,15 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
-        ema.load_state_dict(state["ema"])
         step, elapsed, resumed_from = int(state["step"]), float(state["elapsed_s"]), ckpt_step
         log(f"resumed from {ckpt_path} (step {step}, {elapsed / 60:.1f} min trained)")
 
     model, optimizer = accelerator.prepare(model, optimizer)
+    # The average lives where the model now is (a GPU's memory on CUDA: no copy to the host every step).
+    ema = _EMA(accelerator.unwrap_model(model), config.ema_decay)
+    if checkpoints:
+        ema.load_state_dict(state["ema"])
+        del state
     noise_scheduler = adapter.noise_scheduler
     alphas_cumprod = noise_scheduler.alphas_cumprod.float()
     num_train_timesteps = noise_scheduler.config.num_train_timesteps
