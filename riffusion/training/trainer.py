@@ -208,7 +208,8 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
 
     from riffusion.util.torch_util import check_device
 
-    device = check_device(config.device)  # "auto": CUDA, MPS or the CPU; an unavailable one: the CPU, with a warning
+    # "auto": CUDA or the CPU (MPS only when asked for: it is untested here); an absent one: the CPU, with a warning
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else check_device(config.device)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=device == "cpu")
     if accelerator.device.type != torch.device(device).type:
         # accelerate keeps one state per process: the device of the first Accelerator made here sticks, and a
