@@ -100,22 +100,21 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--cell", nargs=4, metavar=("DATA", "DEVICE", "PRECISION", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if min(args.batch_sizes) < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("--batch-sizes, --steps and --threads must be >= 1 and --warmup >= 0")
+    torch.set_num_threads(args.threads)
     if args.cell:  # one cell, in its own process: accelerate's state is per process (the first device sticks)
         data, device, precision, batch = args.cell
-        torch.set_num_threads(args.threads)
         with tempfile.TemporaryDirectory(prefix="bench-train-cell-") as tmp:
             steps = args.cpu_steps if device == "cpu" and args.cpu_steps else args.steps
             row = run_cell(Path(data), Path(tmp), model=args.model, device=device, precision=precision,
                            batch_size=int(batch), warmup=args.warmup, steps=steps)
         print(json.dumps(row))
         return 0
-    if min(args.batch_sizes) < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1:
-        parser.error("--batch-sizes, --steps and --threads must be >= 1 and --warmup >= 0")
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for device in devices:
         if device.startswith("cuda") and not torch.cuda.is_available():
             parser.error(f"--devices {device}: torch {torch.__version__} sees no CUDA device here")
-    torch.set_num_threads(args.threads)
 
     cells = [("cpu", "no", 16)]  # the baseline first
     for device in devices:

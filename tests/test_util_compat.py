@@ -69,6 +69,15 @@ def test_check_device():
         check_device("tpu")
 
 
+def test_validate_device_accepts_absent_devices_and_refuses_unknown_ones():
+    from riffusion.util.torch_util import validate_device
+
+    for name in ("auto", "cpu", "cuda", "cuda:1", "mps"):  # known kinds, whether or not this machine has them
+        validate_device(name)
+    with pytest.raises(ValueError, match="unknown device 'tpu:0'; expected"):
+        validate_device("tpu:0")
+
+
 def test_audio_util_segments(tone):
     from riffusion.util import audio_util
 

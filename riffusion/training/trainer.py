@@ -96,9 +96,13 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid training option {name}={getattr(self, name)!r}")
-        if self.device.split(":")[0] not in ("auto", "cpu", "cuda", "mps"):
-            raise ValueError(f"invalid training option device={self.device!r}: expected 'auto', 'cpu', 'cuda[:N]' or 'mps'")
         from riffusion.training.data import parse_oversample
+        from riffusion.util.torch_util import validate_device
+
+        try:
+            validate_device(self.device)
+        except ValueError as error:
+            raise ValueError(f"invalid training option device={self.device!r}: {error}") from None
 
         for rule in self.oversample:
             parse_oversample(rule)

@@ -9,6 +9,13 @@ import numpy as np
 import torch
 
 
+def validate_device(device: str) -> None:
+    """Raise ``ValueError`` unless ``device`` names a kind of device this package knows (usable here or not)."""
+    name = str(device)
+    if name != "auto" and name.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda[:N]' or 'mps'")
+
+
 def check_device(device: str, backup: str = "cpu") -> str:
     """Return ``device`` if it is usable here, else ``backup`` with a warning.
 
@@ -21,14 +28,13 @@ def check_device(device: str, backup: str = "cpu") -> str:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
+    validate_device(name)
     kind = name.split(":")[0]
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),
         "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
     }
-    if kind not in available:
-        raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda[:N]' or 'mps'")
     if not available[kind]:
         warnings.warn(f"device {name!r} is not available here; using {backup!r}", stacklevel=2)
         return backup
