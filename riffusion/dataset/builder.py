@@ -226,8 +226,9 @@ def build_dataset(
                     path=wav, source=job.kind, caption=caption, author=job.author, license=job.license,
                     attribution=f"{job.id}: {job.author}; {render.SOUNDFONT_ATTRIBUTION}", measure=False,
                 )
-                facts = {"tempo_bpm": float(job.tempo_bpm), "key": job.key, "instruments": instruments,
-                         "families": families}
+                # the render starts on beat 1 of bar 1, so a clip's beat grid follows from start_s and these
+                facts = {"tempo_bpm": float(job.tempo_bpm), "beats_per_bar": job.beats_per_bar, "key": job.key,
+                         "instruments": instruments, "families": families}
                 def rendered(clip: np.ndarray, c: str = caption, f: dict = facts) -> tuple[str, dict]:
                     # measured per clip: the centroid grounds register words, the tempo one taps along to
                     # (often half or double the score's) grounds the short variants' tempo words

@@ -69,6 +69,7 @@ class RenderJob:
     tempo_bpm: int
     key: str  # "A minor"
     bars: int
+    beats_per_bar: int = 4  # the metre's beats (MMA's `Time`); parts are in 4/4
     mma_source: T.Optional[str] = None  # the .mma song text for kind "mma"
     notes: tuple = ()  # Notes for kind "part"
     programs: tuple = ()  # (channel, program) pairs for kind "part"
@@ -188,6 +189,7 @@ def mma_jobs(
                     tempo_bpm=tempo,
                     key=key,
                     bars=bars,
+                    beats_per_bar=groove.beats_per_bar,
                     mma_source=source,
                     author=f"{groove.author} (MMA style {groove.style_file}); rendered by riffusion dataset build",
                     license="GPL-2.0-or-later (MMA library); rendering MIT (FluidR3_GM)",
