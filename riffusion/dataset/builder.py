@@ -55,8 +55,8 @@ class DatasetConfig:
     min_rms_dbfs: float = -45.0  # quieter clips are left out
     cache_dir: str = "data/cache"
     # How measured tempos (and so caption tempo words) choose their octave, see features.estimate_tempo.
-    # "prior" because the shipped model was trained on such captions: the default rebuilds its dataset.
-    # "onset-rate" tells slow from fast music far more often (bench/bench_tempo.py).
+    # "prior" is the default so that a default build reproduces the datasets of the shipped model's first
+    # training stages; "onset-rate" tells slow from fast music far more often (bench/bench_tempo.py).
     tempo_octave: str = "prior"
 
     def to_dict(self) -> dict[str, T.Any]:
