@@ -11,7 +11,7 @@ PORT ?= 3013
 MODEL ?=
 PYTEST_ARGS ?=
 
-# Idle torch threads must sleep, not spin: on a busy machine spinning threads make torch 8-40x slower.
+# Idle torch threads must sleep, not spin: on a busy machine spinning threads make torch many times slower.
 export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: run test setup setup-test clean
