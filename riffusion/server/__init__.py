@@ -1,36 +1,40 @@
-"""The inference server: ``create_app(settings, pipeline)`` and ``python -m riffusion.server``.
+"""The inference server: ``create_app(settings, pipeline)``, ``serve(settings)`` and
+``python -m riffusion.server``.
 
 Serves the original server's ``POST /run_inference/`` unchanged, a native API under ``/api/v1/`` (see
-``/docs``) and the web app at ``/``.
+``/docs``) and the web app at ``/``. Modules:
+
+- :mod:`.settings`: :class:`ServerSettings`, every setting and its default;
+- :mod:`.app`: the application factory; :mod:`.run`: running it under uvicorn;
+- :mod:`.routes`: the original contract, the native API and the web pages;
+- :mod:`.dependencies`: the server state and parsed request bodies, as route dependencies;
+- :mod:`.errors`: JSON error responses; :mod:`.body`: reading request bodies; :mod:`.schemas`: their models;
+- :mod:`.state`, :mod:`.worker`, :mod:`.cache`, :mod:`.clips`: the model, its queue, cached responses,
+  one clip per request; :mod:`.openapi`: the ``/docs`` document.
+
+Importing the package is cheap (settings only): the web framework is imported when the app is made.
 """
 
-from riffusion.server.app import create_app
+from __future__ import annotations
+
+import typing as T
+
 from riffusion.server.settings import ServerSettings
+
+if T.TYPE_CHECKING:  # pragma: no cover
+    from riffusion.server.app import create_app
+    from riffusion.server.run import serve
 
 __all__ = ["create_app", "ServerSettings", "serve"]
 
 
-def serve(settings: ServerSettings, *, open_browser: bool = False) -> None:
-    """Run the server in this process until interrupted (uvicorn, one worker: one model in memory)."""
-    import logging
-    import threading
-    import webbrowser
+def __getattr__(name: str):
+    if name == "create_app":
+        from riffusion.server.app import create_app
 
-    import uvicorn
+        return create_app
+    if name == "serve":
+        from riffusion.server.run import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
-    if open_browser:
-        def _open_when_ready():
-            while not server.started and not server.should_exit:
-                threading.Event().wait(0.2)
-            if server.started:
-                print(f"The jam is at {url}", flush=True)
-                webbrowser.open(url)
-
-        threading.Thread(target=_open_when_ready, daemon=True).start()
-    server.run()
+        return serve
+    raise AttributeError(f"module 'riffusion.server' has no attribute {name!r}")

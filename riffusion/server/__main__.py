@@ -1,4 +1,8 @@
-"""``python -m riffusion.server --checkpoint ... --device ... --host ... --port ...`` (the original's entry)."""
+"""``python -m riffusion.server --checkpoint ... --device ... --host ... --port ...`` (the original's entry).
+
+``riffusion serve`` takes every setting; this entry takes the original's four, with the defaults of
+:class:`~riffusion.server.settings.ServerSettings`.
+"""
 
 import os
 
@@ -7,18 +11,21 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported:
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
+from riffusion.server.settings import DEFAULT_SETTINGS, ServerSettings  # noqa: E402
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m riffusion.server", description="Riffusion inference server")
-    parser.add_argument("--checkpoint", default=None, help="model id, folder or file (default: the shipped model)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3013)
+    parser.add_argument("--checkpoint", default=DEFAULT_SETTINGS.model,
+                        help="model id, folder or file (default: the shipped model)")
+    parser.add_argument("--device", default=DEFAULT_SETTINGS.device, help="auto, cpu, cuda[:N] or mps")
+    parser.add_argument("--host", default=DEFAULT_SETTINGS.host, help="address to bind (loopback by default)")
+    parser.add_argument("--port", type=int, default=DEFAULT_SETTINGS.port)
     args = parser.parse_args(argv)
-    from riffusion.cli.serve import serve
+    from riffusion.server.run import serve
 
     try:
-        serve(model=args.checkpoint, device=args.device, host=args.host, port=args.port)
+        serve(ServerSettings(model=args.checkpoint, device=args.device, host=args.host, port=args.port))
     except (ValueError, OSError, LookupError) as exc:
         print(f"riffusion.server: error: {exc}", file=sys.stderr)
         return 2

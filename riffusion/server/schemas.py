@@ -1,5 +1,5 @@
 """Request bodies of the HTTP APIs, validated with pydantic (integers accepted for floats, unknown keys
-ignored, NaN and infinities refused, sizes bounded)."""
+ignored, NaN and infinities refused, sizes bounded, an alpha a rounding error outside [0, 1] clamped)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import typing as T
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from riffusion.datatypes import InferenceInput, PromptInput
 
@@ -14,6 +15,19 @@ from riffusion.datatypes import InferenceInput, PromptInput
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SEED = 2**53 - 1  # the largest integer a JavaScript client can send exactly
 MAX_PROMPT_CHARS = 2000
+# The original web app adds its alpha velocity up in floating point and sends e.g. 1.0000000000000002;
+# values this close to [0, 1] are rounding, not a request for extrapolation.
+ALPHA_TOLERANCE = 1e-6
+
+
+def clamp_alpha(value: float) -> float:
+    """``value`` in [0, 1]: within :data:`ALPHA_TOLERANCE` outside it is clamped, further out is refused
+    with pydantic's own range errors (so the 422 reads as for any bounded field)."""
+    if value < -ALPHA_TOLERANCE:
+        raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to 0", {"ge": 0.0})
+    if value > 1.0 + ALPHA_TOLERANCE:
+        raise PydanticCustomError("less_than_equal", "Input should be less than or equal to 1", {"le": 1.0})
+    return min(max(value, 0.0), 1.0)
 
 
 def _check_id(value: T.Optional[str]) -> T.Optional[str]:
@@ -44,12 +58,18 @@ class PromptBody(_Model):
 class InferenceBody(_Model):
     """A clip request of the original API: interpolate from ``start`` (alpha 0) to ``end`` (alpha 1)."""
 
-    alpha: float = Field(ge=0.0, le=1.0)
+    alpha: float = Field(json_schema_extra={"minimum": 0.0, "maximum": 1.0},
+                         description="0 -> start, 1 -> end; values within 1e-6 outside [0, 1] are clamped")
     num_inference_steps: int = Field(50, ge=1, le=1000, description="Capped by the server's --max-inference-steps")
     seed_image_id: str = Field("og_beat", max_length=64)
     mask_image_id: T.Optional[str] = Field(None, max_length=64)
     start: PromptBody
     end: PromptBody
+
+    @field_validator("alpha")
+    @classmethod
+    def _clamp_alpha(cls, value: float) -> float:
+        return clamp_alpha(value)
 
     @field_validator("seed_image_id", "mask_image_id")
     @classmethod

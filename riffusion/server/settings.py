@@ -1,4 +1,8 @@
-"""Server settings: one frozen value built by the CLI (or by tests) and handed to ``create_app``."""
+"""Server settings: one frozen value built by the command lines (or by tests) and handed to ``create_app``.
+
+The field defaults here are the only place a server default is written: ``riffusion serve`` and
+``python -m riffusion.server`` read them from :data:`DEFAULT_SETTINGS`.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +51,7 @@ class ServerSettings:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid server setting {name}={getattr(self, name)!r}")
+
+
+#: Every setting at its default (what the command lines show and fall back to).
+DEFAULT_SETTINGS = ServerSettings()
