@@ -176,6 +176,33 @@ def write_audio(
         _write(tmp, x, sample_rate, *fmt)
 
 
+def match_channels(waveform, channels: int):
+    """``waveform`` with ``channels`` channels: averaged to mono, mono repeated, or the first ``channels`` kept.
+
+    Parameters
+    ----------
+    waveform : np.ndarray or torch.Tensor, shape (channels, samples) or (samples,)
+    channels : int
+        1 or more.
+
+    Returns
+    -------
+    The same array type, shape (channels, samples); the input itself when it already has ``channels``.
+    """
+    if channels < 1:
+        raise ValueError(f"channels must be at least 1, got {channels}")
+    x = waveform[None] if waveform.ndim == 1 else waveform
+    have = x.shape[0]
+    if have == channels:
+        return x
+    is_numpy = isinstance(x, np.ndarray)
+    if channels == 1:
+        return x.mean(axis=0, keepdims=True) if is_numpy else x.mean(0, keepdim=True)
+    if have == 1:
+        return np.repeat(x, channels, axis=0) if is_numpy else x.expand(channels, -1)
+    return x[:channels]
+
+
 def db_to_gain(db: float) -> float:
     return float(10.0 ** (db / 20.0))
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 import typing as T
 
+if T.TYPE_CHECKING:  # pragma: no cover
+    from riffusion.rhythm import BeatGrid
+
+from riffusion.defaults import GENERATION
+
 
 @dataclasses.dataclass(frozen=True)
 class PromptInput:
@@ -13,9 +18,9 @@ class PromptInput:
     prompt: str
     seed: int
     negative_prompt: T.Optional[str] = None
-    # How far img2img departs from the seed image: 0 keeps it, 1 ignores it. 0.75 keeps the beat.
-    denoising: float = 0.75
-    guidance: float = 7.0
+    # How far img2img departs from the seed image: 0 keeps it, 1 ignores it.
+    denoising: float = GENERATION.denoising
+    guidance: float = GENERATION.guidance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,9 +30,12 @@ class InferenceInput:
     start: PromptInput
     end: PromptInput
     alpha: float
-    num_inference_steps: int = 50
-    seed_image_id: str = "og_beat"
+    num_inference_steps: int = GENERATION.request_num_inference_steps
+    seed_image_id: str = GENERATION.seed_image_id
     mask_image_id: T.Optional[str] = None
+    # The beat grid the clip follows, for models with a rhythm input (riffusion.rhythm); None: the seed
+    # image's own, estimated (or no rhythm without a seed image).
+    rhythm: T.Optional["BeatGrid"] = None
 
 
 @dataclasses.dataclass(frozen=True)

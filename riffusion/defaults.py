@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing as T
 
 
@@ -70,7 +71,7 @@ def check_generation(
     """
     names = {**_LABELS, **(labels or {})}
     if num_inference_steps is not None:
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, float)) or \
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, numbers.Real) or \
                 int(num_inference_steps) != num_inference_steps:
             raise ValueError(f"{names['num_inference_steps']} must be a whole number, got {num_inference_steps!r}")
         if num_inference_steps < 1:

@@ -8,15 +8,20 @@ server call these functions.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import typing as T
 
 import numpy as np
 from PIL import Image
 
+from riffusion import image as image_codec
 from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.defaults import GENERATION
+from riffusion.protocols import SpectrogramPipeline
 from riffusion.spectrogram_params import SpectrogramParams
+
+if T.TYPE_CHECKING:  # pragma: no cover
+    from riffusion.reconstruction import PhaseMethod
 
 ALPHA_CURVES = ("linear", "ease", "cosine")
 
@@ -61,30 +66,40 @@ class Clip:
 # --- converters and inputs --------------------------------------------------------------------------------
 
 
-def check_phase(phase: str) -> str:
-    """``phase`` if it is a phase method spec, ``"name"`` or ``"name:iterations"``
-    (:func:`riffusion.phase.parse_method`), else ValueError saying what is accepted."""
-    from riffusion.phase import parse_method
+def check_phase(phase: T.Union[str, PhaseMethod]) -> PhaseMethod:
+    """The phase method named by ``phase``, ``"name"`` or ``"name:iterations"``, parsed once here into
+    the typed value that travels down (:meth:`riffusion.reconstruction.PhaseMethod.parse`; a
+    ``PhaseMethod`` passes as it is), else ValueError saying what is accepted."""
+    from riffusion.reconstruction import PhaseMethod
 
-    parse_method(phase)
-    return phase
-
-
-@functools.lru_cache(maxsize=8)
-def _converter(params: SpectrogramParams, phase: str, device: str):
-    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
-
-    return SpectrogramImageConverter(params, device=device, phase=phase)
+    return PhaseMethod.parse(phase)
 
 
-def converter_for(pipeline, phase: str = "default"):
-    """The image <-> audio converter for a pipeline's spectrogram parameters (cached)."""
-    device = str(getattr(pipeline, "device", "cpu"))
-    device = device if device.startswith("cuda") else "cpu"
-    return _converter(pipeline.spectrogram_params, check_phase(phase), device)
+@dataclasses.dataclass(frozen=True)
+class ImageAudio:
+    """Image <-> audio with one set of spectrogram parameters, phase method and torch device
+    (:func:`riffusion.image.waveform_from_image`, :func:`riffusion.image.image_from_waveform`)."""
+
+    params: SpectrogramParams
+    phase: str = "default"
+    device: str = "cpu"
+
+    def waveform_from_image(self, image: Image.Image, **options) -> np.ndarray:
+        """float32 audio (channels, samples) in [-1, 1]; ``options`` as :func:`riffusion.image.waveform_from_image`."""
+        return image_codec.waveform_from_image(image, self.params, phase=self.phase, device=self.device, **options)
+
+    def image_from_waveform(self, waveform: np.ndarray, sample_rate: int) -> Image.Image:
+        """The spectrogram image (EXIF attached) of float audio at ``sample_rate``."""
+        return image_codec.image_from_waveform(waveform, sample_rate, self.params, device=self.device)
 
 
-def prepare_images(pipeline, inputs: InferenceInput, *, width: T.Optional[int] = None,
+def converter_for(pipeline: SpectrogramPipeline, phase: str = "default") -> ImageAudio:
+    """Image <-> audio for a pipeline's spectrogram parameters: on its CUDA device, else on the CPU."""
+    device = str(pipeline.device)
+    return ImageAudio(pipeline.spectrogram_params, check_phase(phase), device if device.startswith("cuda") else "cpu")
+
+
+def prepare_images(pipeline: SpectrogramPipeline, inputs: InferenceInput, *, width: T.Optional[int] = None,
                    seed_image: T.Optional[Image.Image] = None, mask_image: T.Optional[Image.Image] = None):
     """The seed image and mask of a request: given ones, else ``inputs.seed_image_id`` and
     ``inputs.mask_image_id`` looked up for this model, repeated to ``width`` columns if given."""
@@ -107,13 +122,13 @@ def prepare_images(pipeline, inputs: InferenceInput, *, width: T.Optional[int] =
     return seed_image, mask_image
 
 
-def _check_width(pipeline, width: int) -> None:
-    factor = int(getattr(pipeline, "vae_scale_factor", 8))
+def _check_width(pipeline: SpectrogramPipeline, width: int) -> None:
+    factor = int(pipeline.width_multiple)
     if not isinstance(width, (int, np.integer)) or width < factor or width % factor:
         raise ValueError(f"width must be a positive multiple of {factor} pixels (columns), got {width!r}")
 
 
-def _clip(pipeline, image: Image.Image, inputs: InferenceInput, phase: str, apply_filters: bool,
+def _clip(pipeline: SpectrogramPipeline, image: Image.Image, inputs: InferenceInput, phase: str, apply_filters: bool,
           generator=None) -> Clip:
     import torch
 
@@ -129,7 +144,7 @@ def _clip(pipeline, image: Image.Image, inputs: InferenceInput, phase: str, appl
 
 
 def generate_clip(
-    pipeline,
+    pipeline: SpectrogramPipeline,
     inputs: InferenceInput,
     *,
     phase: str = "default",
@@ -144,13 +159,13 @@ def generate_clip(
 
     Parameters
     ----------
-    pipeline : RiffusionPipeline (or a registered kind with the same interface)
+    pipeline : SpectrogramPipeline
     inputs : InferenceInput
         Seed image and mask come from ``inputs.seed_image_id`` / ``mask_image_id`` unless given.
     phase : str
         Phase reconstruction method: "default" (= "mel-griffin-lim"), "griffin-lim", "pghi",
         "pghi+griffin-lim", "mel-griffin-lim"; an iterative one may carry its iterations,
-        "mel-griffin-lim:96" (:func:`riffusion.phase.parse_method`).
+        "mel-griffin-lim:96" (:class:`riffusion.reconstruction.PhaseMethod`; parsed once, here).
     width : int, optional
         Image columns (10 ms each with the default parameters); the seed loop is repeated to fill them.
     apply_filters : bool
@@ -165,7 +180,7 @@ def generate_clip(
 
 
 def generate_clips(
-    pipeline,
+    pipeline: SpectrogramPipeline,
     inputs_list: T.Sequence[InferenceInput],
     *,
     phase: str = "default",
@@ -182,7 +197,7 @@ def generate_clips(
 
     ``progress(n)`` is called after every ``n`` finished clips (for progress bars).
     """
-    check_phase(phase)
+    phase = check_phase(phase)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     clips: list[Clip] = []
@@ -199,11 +214,8 @@ def generate_clips(
     return clips
 
 
-def _riffuse_batch(pipeline, items, use_reweighting: bool) -> list[Image.Image]:
-    try:
-        return pipeline.riffuse_batch(items, use_reweighting=use_reweighting)
-    except TypeError:  # a registered pipeline kind without the keyword
-        return pipeline.riffuse_batch(items)
+def _riffuse_batch(pipeline: SpectrogramPipeline, items, use_reweighting: bool) -> list[Image.Image]:
+    return pipeline.riffuse_batch(items, use_reweighting=use_reweighting)
 
 
 # --- interpolation ----------------------------------------------------------------------------------------
@@ -258,7 +270,7 @@ def interpolation_inputs(
     num_inference_steps: int,
     curve: str = "linear",
     include_start: bool = True,
-    seed_image_id: str = "og_beat",
+    seed_image_id: str = GENERATION.seed_image_id,
     mask_image_id: T.Optional[str] = None,
 ) -> list[InferenceInput]:
     """The requests of an interpolation run from ``start`` to ``end`` (see :func:`alpha_schedule`)."""
@@ -273,13 +285,13 @@ def interpolation_inputs(
 
 
 def audio_to_audio(
-    pipeline,
+    pipeline: SpectrogramPipeline,
     waveform: np.ndarray,
     sample_rate: int,
     *,
     start: PromptInput,
     end: T.Optional[PromptInput] = None,
-    num_inference_steps: int = 25,
+    num_inference_steps: int = GENERATION.num_inference_steps,
     overlap: float = 0.2,
     mask_image_id: T.Optional[str] = None,
     phase: str = "default",
@@ -303,7 +315,7 @@ def audio_to_audio(
     -------
     np.ndarray, shape (1 or 2, samples) float32, the input's length at the input's sample rate
     """
-    from riffusion.audio import normalize_loudness, resample
+    from riffusion.audio import match_channels, normalize_loudness, resample
 
     if not 0.0 <= overlap < 0.9:
         raise ValueError(f"overlap must be in [0, 0.9), got {overlap}")
@@ -315,7 +327,7 @@ def audio_to_audio(
     if x.ndim != 2 or x.shape[-1] == 0:
         raise ValueError(f"expected audio of shape (channels, samples), got {np.shape(waveform)}")
     original_length = x.shape[-1]
-    x = x.mean(axis=0, keepdims=True) if not params.stereo else (x if x.shape[0] == 2 else np.repeat(x[:1], 2, 0))
+    x = match_channels(x, 2 if params.stereo else 1)
     if sample_rate != params.sample_rate:
         x = resample(x, sample_rate, params.sample_rate)
     width, _ = pipeline.image_size
@@ -370,7 +382,7 @@ def audio_to_audio(
     return normalize_loudness(out, sample_rate)
 
 
-def _clips_for_windows(pipeline, chunk, phase: str) -> list[Clip]:
+def _clips_for_windows(pipeline: SpectrogramPipeline, chunk, phase: str) -> list[Clip]:
     """Clips of windows that each bring their own seed image, in one UNet batch."""
     items = [(inputs, image, None) for inputs, image in chunk]
     if chunk[0][0].mask_image_id:

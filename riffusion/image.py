@@ -109,6 +109,176 @@ def spectrogram_from_image(
     return np.power(magnitudes, 1.0 / power, dtype=np.float32) * np.float32(max_value)
 
 
+# --- audio <-> image -------------------------------------------------------------------------------------------
+
+#: The original computed spectrograms of raw 16-bit sample values; float audio is scaled to those units.
+_INT16_SCALE = 32768.0
+
+
+def image_from_waveform(
+    waveform: np.ndarray, sample_rate: int, params: SpectrogramParams, *, device: str = "cpu"
+) -> Image.Image:
+    """Spectrogram image (``params`` and ``MAX_VALUE`` in EXIF) of float audio.
+
+    Parameters
+    ----------
+    waveform : np.ndarray, shape (channels, samples) or (samples,)
+        Audio in [-1, 1] at ``sample_rate``; its channels are matched to ``params.stereo``
+        (:func:`riffusion.audio.match_channels`).
+    sample_rate : int
+        Hz; must equal ``params.sample_rate``.
+    params : SpectrogramParams
+    device : str, keyword-only
+        Torch device of the transform.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, ``params.num_frequencies`` high, one column per hop.
+
+    Raises
+    ------
+    ValueError
+        If ``sample_rate`` differs from ``params.sample_rate``.
+    """
+    if sample_rate != params.sample_rate:
+        raise ValueError(
+            f"audio sample rate is {sample_rate} Hz but the spectrogram parameters expect "
+            f"{params.sample_rate} Hz; resample it first (riffusion.audio.resample)"
+        )
+    mel = mel_from_waveform(np.asarray(waveform, np.float32) * _INT16_SCALE, params, device=device)
+    return image_from_mel(mel, params)
+
+
+def mel_from_waveform(waveform: np.ndarray, params: SpectrogramParams, *, device: str = "cpu") -> np.ndarray:
+    """Mel magnitudes of audio in any units, its channels matched to ``params.stereo``.
+
+    Returns
+    -------
+    np.ndarray, shape (channels, params.num_frequencies, frames), float32
+    """
+    import torch
+
+    from riffusion import spectral
+    from riffusion.audio import match_channels
+
+    x = match_channels(np.asarray(waveform, dtype=np.float32), 2 if params.stereo else 1)
+    return spectral.waveform_to_mel(torch.from_numpy(np.ascontiguousarray(x)).to(device), params).cpu().numpy()
+
+
+def image_from_mel(mel: np.ndarray, params: SpectrogramParams) -> Image.Image:
+    """The image of mel magnitudes, with ``params`` and the peak magnitude (``MAX_VALUE``) in EXIF."""
+    image = image_from_spectrogram(mel, power=params.power_for_image)
+    return attach_exif(image, params, max_value=float(np.max(mel)))
+
+
+def waveform_from_mel(
+    mel: np.ndarray,
+    params: SpectrogramParams,
+    *,
+    phase: str = "default",
+    device: str = "cpu",
+    generator: T.Any = None,
+    num_iters: T.Optional[int] = None,
+) -> np.ndarray:
+    """Audio (channels, hop * (frames - 1)) from mel magnitudes, in their units (not normalised).
+
+    ``phase`` is the phase reconstruction method (:func:`riffusion.spectral.mel_to_waveform`).
+    """
+    import torch
+
+    from riffusion import spectral
+
+    x = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(device)
+    return spectral.mel_to_waveform(x, params, phase=phase, num_iters=num_iters, generator=generator).cpu().numpy()
+
+
+def waveform_from_image(
+    image: Image.Image,
+    params: SpectrogramParams,
+    *,
+    phase: str = "default",
+    device: str = "cpu",
+    apply_filters: bool = True,
+    max_value: float = DEFAULT_MAX_VALUE,
+    generator: T.Any = None,
+    num_iters: T.Optional[int] = None,
+) -> np.ndarray:
+    """Audio from a spectrogram image decoded with ``params`` (not its EXIF).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        ``params.num_frequencies`` pixels high.
+    params : SpectrogramParams
+    phase : str, keyword-only
+        Phase reconstruction method (:func:`riffusion.spectral.mel_to_waveform`).
+    device : str, keyword-only
+        Torch device of the reconstruction.
+    apply_filters : bool, keyword-only
+        The original's loudness post-filter (:func:`riffusion.audio.normalize_loudness`); otherwise the
+        result is peak-normalised.
+    max_value : float, keyword-only
+        Magnitude of a black pixel.
+    generator : torch.Generator, optional, keyword-only
+        Randomness of random-phase methods: the same generator state gives the same audio.
+    num_iters : int, optional, keyword-only
+        Iterations of an iterative phase method (its own default when None).
+
+    Returns
+    -------
+    np.ndarray, shape (channels, params.hop_length * (width - 1)), float32 in [-1, 1]
+
+    Raises
+    ------
+    ValueError
+        If the image height differs from ``params.num_frequencies``.
+    """
+    from riffusion.audio import normalize_loudness
+
+    if image.height != params.num_frequencies:
+        raise ValueError(
+            f"image is {image.height} pixels high but these parameters have num_frequencies="
+            f"{params.num_frequencies}; expected the height to match"
+        )
+    mel = spectrogram_from_image(image, power=params.power_for_image, stereo=params.stereo, max_value=max_value)
+    samples = waveform_from_mel(mel, params, phase=phase, device=device, generator=generator, num_iters=num_iters)
+    if apply_filters:
+        return normalize_loudness(samples, params.sample_rate)
+    peak = float(np.abs(samples).max())
+    return (samples / peak).astype(np.float32) if peak > 0 else samples.astype(np.float32)
+
+
+def mask_tensor(mask: Image.Image, width: int, height: int, *, threshold: T.Optional[float] = None):
+    """A mask image as a (1, 1, height, width) float32 torch tensor: 1 = repaint (white), 0 = keep (black).
+
+    Parameters
+    ----------
+    mask : PIL.Image.Image
+        Any mode; read as grey and resized (nearest neighbour) to ``width`` x ``height``.
+    width, height : int
+        Size of the grid the mask applies to (latents or pixels).
+    threshold : float, optional, keyword-only
+        With a value in [0, 1], grey levels above it become 1 and the rest 0 (a hard mask); without,
+        grey levels scale linearly to [0, 1] (a soft mask, partial repainting in grey areas).
+
+    Raises
+    ------
+    ValueError
+        If ``threshold`` is outside [0, 1] or the size is not positive.
+    """
+    import torch
+
+    if width < 1 or height < 1:
+        raise ValueError(f"mask size must be positive, got {width}x{height}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    grey = np.asarray(mask.convert("L").resize((width, height), Image.NEAREST), dtype=np.float32) / 255.0
+    if threshold is not None:
+        grey = (grey > threshold).astype(np.float32)
+    return torch.from_numpy(grey)[None, None]
+
+
 def attach_exif(image: Image.Image, params: SpectrogramParams, *, max_value: T.Optional[float] = None) -> Image.Image:
     """Write ``params`` (and ``max_value``) into the image's EXIF (IFD0, custom tag ids); returns ``image``."""
     exif = image.getexif()

@@ -19,6 +19,7 @@ import typing as T
 import numpy as np
 import torch
 
+from riffusion.audio import match_channels
 from riffusion.spectrogram_params import SpectrogramParams
 
 ArrayLike = T.Union[np.ndarray, torch.Tensor]
@@ -132,16 +133,6 @@ def _waveform(waveform: ArrayLike, name: str = "waveform") -> torch.Tensor:
     return x
 
 
-def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    if x.shape[0] == channels:
-        return x
-    if channels == 1:
-        return x.mean(0, keepdim=True)
-    if x.shape[0] == 1:
-        return x.expand(channels, -1)
-    return x[:channels]
-
-
 def mel_consistency(
     waveform: ArrayLike,
     mel: ArrayLike,
@@ -187,7 +178,7 @@ def mel_consistency(
         raise ValueError(
             f"mel must have shape (channels, {params.num_frequencies}, frames), got {tuple(target.shape)}"
         )
-    x = _match_channels(_waveform(waveform), target.shape[0])
+    x = match_channels(_waveform(waveform), target.shape[0])
     estimate = spectral.waveform_to_mel(x, params)
     frames = min(estimate.shape[-1], target.shape[-1])
     return spectral_convergence(estimate[..., :frames], target[..., :frames], scale_invariant=True)
@@ -330,8 +321,8 @@ def evaluate_audio(
         ref = _waveform(reference, "reference")
         channels = min(x.shape[0], ref.shape[0])
         length = min(x.shape[-1], ref.shape[-1])
-        a = _match_channels(x, channels)[:, :length]
-        b = _match_channels(ref, channels)[:, :length]
+        a = match_channels(x, channels)[:, :length]
+        b = match_channels(ref, channels)[:, :length]
         # only the band the spectrogram can carry (min_frequency..max_frequency) is compared
         lo = int(math.ceil(params.min_frequency * params.n_fft / params.sample_rate))
         hi = int(params.max_frequency * params.n_fft / params.sample_rate) + 1

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.defaults import GENERATION
 
 _PIPELINES: dict[tuple, T.Any] = {}
 _LOCK = threading.Lock()
@@ -119,9 +120,9 @@ def text_to_audio(
     negative_prompt: T.Optional[str] = None,
     model: T.Optional[str] = None,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = 7.0,
-    denoising: float = 0.75,
-    seed_image: str = "og_beat",
+    guidance: float = GENERATION.guidance,
+    denoising: float = GENERATION.denoising,
+    seed_image: str = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     width: T.Optional[int] = None,
     scheduler: T.Optional[str] = None,
@@ -139,7 +140,7 @@ def text_to_audio(
     model : str, optional
         Model id (see :func:`riffusion.loading.load_pipeline`); the default model when None.
     num_inference_steps : int, optional
-        The pipeline's default (25 with UniPC: 18 UNet evaluations at denoising 0.75) when None.
+        The pipeline's ``default_num_inference_steps`` when None.
     denoising : float
         How far to depart from the seed image (0 keeps it, 1 ignores it).
     seed_image, mask : str
@@ -164,9 +165,9 @@ def interpolate(
     negative_prompt: T.Optional[str] = None,
     model: T.Optional[str] = None,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = 7.0,
-    denoising: float = 0.75,
-    seed_image: str = "og_beat",
+    guidance: float = GENERATION.guidance,
+    denoising: float = GENERATION.denoising,
+    seed_image: str = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     width: T.Optional[int] = None,
     scheduler: T.Optional[str] = None,
@@ -177,7 +178,7 @@ def interpolate(
     from riffusion.generation import generate_clip
 
     pipeline = get_pipeline(model, device=device, scheduler=scheduler)
-    steps = num_inference_steps or getattr(pipeline, "default_num_inference_steps", 25)
+    steps = num_inference_steps or pipeline.default_num_inference_steps
     end_seed = seed if end_seed is None else end_seed
     start = PromptInput(prompt=start_prompt, seed=int(seed), negative_prompt=negative_prompt, denoising=denoising,
                         guidance=guidance)

@@ -93,8 +93,15 @@ def parse_prompt_weights(text: str) -> list[tuple[str, float]]:
 
 
 def strip_prompt_weights(text: str) -> str:
-    """The prompt's words without the weighting syntax (for text encoders without per-token weights)."""
-    return "".join(piece for piece, weight in parse_prompt_weights(text) if weight >= 0)
+    """The prompt's words without the weighting syntax (for text encoders without per-token weights).
+
+    Brackets and explicit weights go, escaped brackets become literal, ``BREAK`` markers are dropped; a
+    word keeps its place whatever its weight.
+
+    >>> strip_prompt_weights(r"jazz (piano:1.3) [drums] \\(live\\)")
+    'jazz piano drums (live)'
+    """
+    return "".join(piece for piece, weight in parse_prompt_weights(text) if (piece, weight) != (BREAK, -1.0))
 
 
 def tokenize_prompt(tokenizer, text: str, *, use_weights: bool = True) -> list[tuple[list[int], list[float]]]:

@@ -32,27 +32,30 @@ import shutil
 import tempfile
 import threading
 import typing as T
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from riffusion.checkpoints import quiet_progress_bars, read_model, read_single_file, write_single_file
 from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.defaults import GENERATION, check_generation
+from riffusion.devices import check_device
+from riffusion.image import attach_exif, mask_tensor
+from riffusion.interpolation import slerp
 from riffusion.prompts import encode_prompt, pad_embeddings
+from riffusion.protocols import BatchItem
 from riffusion.schedulers import DEFAULT_SCHEDULER, make_scheduler, scheduler_name_of
 from riffusion.spectrogram_params import SpectrogramParams
-from riffusion.util.torch_util import slerp
 
-# What one request of a batch is: (inputs, seed image or None, mask or None).
-BatchItem = T.Tuple[InferenceInput, T.Optional[Image.Image], T.Optional[Image.Image]]
-
-DEFAULT_NUM_INFERENCE_STEPS = 25  # with UniPC: 18 UNet evaluations at denoising 0.75 (the original: 38)
+DEFAULT_NUM_INFERENCE_STEPS = GENERATION.num_inference_steps
 
 
 class RiffusionPipeline:
     """Spectrogram-image diffusion with prompt/seed interpolation (the original's ``RiffusionPipeline``).
+
+    Satisfies :class:`riffusion.protocols.SpectrogramPipeline`.
 
     Parameters
     ----------
@@ -95,7 +98,8 @@ class RiffusionPipeline:
         self.path = Path(path) if path is not None else None
         # riffusion-model-v1's UNet config says sample_size 32 (256 px): always generate 512 x 512.
         self._image_size = image_size or (512, self.spectrogram_params.num_frequencies)
-        self.default_num_inference_steps = DEFAULT_NUM_INFERENCE_STEPS
+        self.default_num_inference_steps = GENERATION.num_inference_steps
+        self.default_guidance = GENERATION.guidance
         self.show_progress = False
         self._lock = threading.Lock()
         self._embedding_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()
@@ -119,6 +123,11 @@ class RiffusionPipeline:
     @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def width_multiple(self) -> int:
+        """Image sizes are multiples of the VAE's downsampling factor."""
+        return self.vae_scale_factor
 
     @property
     def scheduler_name(self) -> str:
@@ -151,18 +160,18 @@ class RiffusionPipeline:
         low_cpu_mem_usage: bool = False,
         cache_dir: T.Optional[str] = None,
     ) -> "RiffusionPipeline":
-        """The original's loader signature. ``use_traced_unet`` is accepted and ignored (the traced UNet was
-        CUDA-only and fixed to one batch size); float16 is only used on CUDA."""
-        from riffusion.loading import load_pipeline
-        from riffusion.util.torch_util import check_device
-
+        """The original's loader signature, for Stable-Diffusion-layout models (``"tiny-random"``, a hub id, a
+        diffusers folder or a checkpoint file; :func:`riffusion.loading.load_pipeline` loads every kind).
+        ``use_traced_unet`` is accepted and ignored (the traced UNet was CUDA-only and fixed to one batch
+        size); float16 is only used on CUDA."""
         device = check_device(device)
         if dtype == torch.float16 and not device.startswith("cuda"):
             dtype = torch.float32
-        return load_pipeline(
-            checkpoint, device=device, dtype=dtype, local_files_only=local_files_only, cache_dir=cache_dir,
-            channels_last=channels_last,
-        )
+        pipeline = cls(**read_model(checkpoint, dtype=dtype, local_files_only=local_files_only, cache_dir=cache_dir))
+        pipeline.to(device=device, dtype=dtype)
+        if channels_last:
+            pipeline.unet.to(memory_format=torch.channels_last)
+        return pipeline
 
     # --- conditioning -------------------------------------------------------------------------------------
 
@@ -233,6 +242,20 @@ class RiffusionPipeline:
         """
         return self.riffuse_batch([(inputs, init_image, mask_image)], use_reweighting=use_reweighting)[0]
 
+    def text_to_image(self, prompt: str, *, seed: int = 0, negative_prompt: str = "",
+                      guidance: T.Optional[float] = None, num_inference_steps: T.Optional[int] = None,
+                      init_image: T.Optional[Image.Image] = None, denoising: float = 1.0) -> Image.Image:
+        """One image from a prompt: from noise, or img2img from ``init_image`` at ``denoising`` (< 1).
+
+        ``guidance`` and ``num_inference_steps`` default to :attr:`default_guidance` and
+        :attr:`default_num_inference_steps`.
+        """
+        end = PromptInput(prompt=prompt, seed=seed, negative_prompt=negative_prompt or None, denoising=denoising,
+                          guidance=self.default_guidance if guidance is None else guidance)
+        inputs = InferenceInput(start=end, end=end, alpha=0.0,
+                                num_inference_steps=num_inference_steps or self.default_num_inference_steps)
+        return self.riffuse(inputs, init_image if denoising < 1.0 else None)
+
     def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True,
                       output_type: str = "pil") -> list[Image.Image]:
         """Several requests, as few UNet batches as possible: requests that share the number of steps, the
@@ -269,14 +292,8 @@ class RiffusionPipeline:
         for end in (inputs.start, inputs.end):
             if not isinstance(end, PromptInput):
                 raise ValueError(f"start and end must be PromptInput, got {type(end).__name__}")
-            if not 0.0 <= float(end.denoising) <= 1.0:
-                raise ValueError(f"denoising must be in [0, 1], got {end.denoising}")
-            if not np.isfinite(float(end.guidance)):
-                raise ValueError(f"guidance must be a finite number, got {end.guidance}")
-        if not 0.0 <= float(inputs.alpha) <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {inputs.alpha}")
-        if int(inputs.num_inference_steps) < 1:
-            raise ValueError(f"num_inference_steps must be at least 1, got {inputs.num_inference_steps}")
+            check_generation(denoising=end.denoising, guidance=end.guidance)
+        check_generation(alpha=inputs.alpha, num_inference_steps=inputs.num_inference_steps)
         factor = self.vae_scale_factor
         if init_image is not None:
             width, height = init_image.size
@@ -347,7 +364,7 @@ class RiffusionPipeline:
         mask = None
         if any(m is not None for _, _, m in items):
             mask = torch.cat([
-                _mask_tensor(m, latent_shape[-1], latent_shape[-2]) if m is not None else torch.ones(1, 1, *latent_shape[-2:])
+                mask_tensor(m, latent_shape[-1], latent_shape[-2]) if m is not None else torch.ones(1, 1, *latent_shape[-2:])
                 for _, _, m in items
             ]).to(device)
 
@@ -396,8 +413,6 @@ class RiffusionPipeline:
             return list(latents)
         pixels = self.vae.decode((latents / scaling).to(dtype)).sample.float()
         pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        from riffusion.image import attach_exif
-
         return [attach_exif(Image.fromarray(p, "RGB"), self.spectrogram_params) for p in pixels]
 
     # --- saving and single files --------------------------------------------------------------------------
@@ -410,8 +425,6 @@ class RiffusionPipeline:
             raise FileExistsError(f"model folder {str(path)!r} exists and is not empty (pass overwrite=True)")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output directory does not exist: {str(path.parent)!r}")
-        from riffusion.loading import quiet_progress_bars
-
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         umask = os.umask(0)
         os.umask(umask)
@@ -438,75 +451,16 @@ class RiffusionPipeline:
 
     def save_single_file(self, path: T.Union[str, os.PathLike]) -> Path:
         """Write the whole model (weights, configs, tokenizer) as one ``.safetensors`` file, atomically."""
-        from safetensors.torch import save_file
-
-        from riffusion.files import atomic_path
-        from riffusion.loading import SINGLE_FILE_FORMAT, SINGLE_FILE_FORMAT_KEY
-
-        path = Path(path)
-        if path.suffix != ".safetensors":
-            raise ValueError(f"single-file models are .safetensors files, got {str(path)!r}")
-        tensors: dict[str, torch.Tensor] = {}
-        for name, module in (("unet", _plain(self.unet)), ("vae", self.vae), ("text_encoder", self.text_encoder)):
-            for key, value in module.state_dict().items():
-                tensors[f"{name}.{key}"] = value.detach().cpu().contiguous().clone()
-        with tempfile.TemporaryDirectory() as tokenizer_dir:
-            self.tokenizer.save_pretrained(tokenizer_dir)
-            tokenizer_files = {p.name: p.read_text(encoding="utf-8") for p in Path(tokenizer_dir).iterdir() if p.is_file()}
-        metadata = {
-            SINGLE_FILE_FORMAT_KEY: SINGLE_FILE_FORMAT,
-            "unet_config": json.dumps(dict(_plain(self.unet).config)),
-            "vae_config": json.dumps(dict(self.vae.config)),
-            "text_encoder_config": json.dumps(self.text_encoder.config.to_dict()),
-            "scheduler_config": json.dumps(dict(self.checkpoint_scheduler.config)),
-            "tokenizer_files": json.dumps(tokenizer_files),
-            "spectrogram_params": json.dumps(self.spectrogram_params.to_dict()),
-        }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
-        return path
+        return write_single_file(
+            path, unet=_plain(self.unet), vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
+            scheduler=self.checkpoint_scheduler, spectrogram_params=self.spectrogram_params,
+        )
 
     @classmethod
     def from_single_file(cls, path: T.Union[str, os.PathLike], *, model_id: T.Optional[str] = None,
                          dtype: T.Optional[torch.dtype] = None) -> "RiffusionPipeline":
         """Read a file written by :meth:`save_single_file` (CPU; :func:`load_pipeline` moves it)."""
-        import diffusers
-        from safetensors import safe_open
-        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-        from riffusion.loading import SINGLE_FILE_FORMAT, SINGLE_FILE_FORMAT_KEY
-
-        path = Path(path)
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            if metadata.get(SINGLE_FILE_FORMAT_KEY) != SINGLE_FILE_FORMAT:
-                raise ValueError(f"{str(path)!r} is not a riffusion single-file model")
-            state = {key: f.get_tensor(key) for key in f.keys()}
-
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
-
-        unet = diffusers.UNet2DConditionModel.from_config(json.loads(metadata["unet_config"]))
-        unet.load_state_dict(part("unet"))
-        vae = diffusers.AutoencoderKL.from_config(json.loads(metadata["vae_config"]))
-        vae.load_state_dict(part("vae"))
-        text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(json.loads(metadata["text_encoder_config"])))
-        text_encoder.load_state_dict(part("text_encoder"), strict=False)
-        scheduler_config = json.loads(metadata["scheduler_config"])
-        scheduler = getattr(diffusers, scheduler_config.get("_class_name", "PNDMScheduler")).from_config(scheduler_config)
-        with tempfile.TemporaryDirectory() as tokenizer_dir:
-            for name, content in json.loads(metadata["tokenizer_files"]).items():
-                (Path(tokenizer_dir) / name).write_text(content, encoding="utf-8")
-            tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
-        for module in (unet, vae, text_encoder):
-            module.eval().requires_grad_(False)
-            if dtype is not None:
-                module.to(dtype)
-        return cls(
-            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-            spectrogram_params=SpectrogramParams.from_dict(json.loads(metadata["spectrogram_params"])),
-            model_id=model_id or str(path), path=path,
-        )
+        return cls(**read_single_file(Path(path), model_id=model_id, dtype=dtype))
 
     def __repr__(self) -> str:
         return (f"RiffusionPipeline(model_id={self.model_id!r}, scheduler={self.scheduler_name!r}, "
@@ -538,11 +492,6 @@ def _img2img_timesteps(scheduler, num_inference_steps: int, strength: float, dev
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
     return timesteps, begin
-
-
-def _mask_tensor(mask: Image.Image, width: int, height: int) -> torch.Tensor:
-    grey = mask.convert("L").resize((width, height), Image.NEAREST)
-    return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
 
 
 def _model_index(pipeline) -> dict[str, T.Any]:

@@ -1,4 +1,8 @@
-"""Audio <-> mel magnitude spectrogram (the original's ``SpectrogramConverter``), on the spectral engine."""
+"""The original's ``SpectrogramConverter`` (audio <-> mel magnitudes), an adapter over the engine.
+
+The engine's functions are :func:`riffusion.image.mel_from_waveform` and
+:func:`riffusion.image.waveform_from_mel`; this class keeps the original's interface and pydub types.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,19 @@ import typing as T
 
 import numpy as np
 import pydub
-import torch
 
-from riffusion import spectral
+from riffusion import audio, image
+from riffusion.devices import check_device
 from riffusion.spectrogram_params import SpectrogramParams
 from riffusion.util import audio_util
-from riffusion.util.torch_util import check_device
+
+if T.TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def match_channels(waveform: np.ndarray, params: SpectrogramParams) -> np.ndarray:
-    """Channel layout the parameters ask for: mono down-mixes; stereo duplicates mono and keeps 2 of more."""
-    x = np.asarray(waveform, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None]
-    if params.stereo:
-        if x.shape[0] == 1:
-            return np.concatenate([x, x])
-        return x[:2]
-    return x.mean(axis=0, keepdims=True) if x.shape[0] > 1 else x
+    """float32 audio with the channel layout ``params`` asks for (:func:`riffusion.audio.match_channels`)."""
+    return audio.match_channels(np.asarray(waveform, dtype=np.float32), 2 if params.stereo else 1)
 
 
 class SpectrogramConverter:
@@ -34,7 +33,7 @@ class SpectrogramConverter:
     params : SpectrogramParams
     device : str
         ``"cuda"``, ``"mps"``, ``"cpu"`` or ``"auto"``; an unavailable device falls back to the CPU with a
-        warning (the original crashed).
+        warning.
     phase : str
         Phase reconstruction method for :meth:`audio_from_spectrogram` (see :mod:`riffusion.phase`).
     """
@@ -45,14 +44,8 @@ class SpectrogramConverter:
         self.phase = phase
 
     def spectrogram_from_waveform(self, waveform: np.ndarray) -> np.ndarray:
-        """Mel magnitudes of a waveform (channels, samples) at ``params.sample_rate``, any units.
-
-        Returns
-        -------
-        np.ndarray, shape (channels, num_frequencies, frames), float32
-        """
-        x = torch.from_numpy(match_channels(waveform, self.p)).to(self.device)
-        return spectral.waveform_to_mel(x, self.p).cpu().numpy()
+        """Mel magnitudes (channels, num_frequencies, frames), float32, of audio (channels, samples) in any units."""
+        return image.mel_from_waveform(waveform, self.p, device=self.device)
 
     def spectrogram_from_audio(self, audio: pydub.AudioSegment) -> np.ndarray:
         """Mel magnitudes of an ``AudioSegment`` from its raw integer samples, as the original computed them.
@@ -73,20 +66,19 @@ class SpectrogramConverter:
         self,
         spectrogram: np.ndarray,
         *,
-        generator: T.Optional[torch.Generator] = None,
+        generator: T.Optional["torch.Generator"] = None,
         num_iters: T.Optional[int] = None,
     ) -> np.ndarray:
         """Audio (channels, hop * (frames - 1)) from mel magnitudes, in their units (not normalised)."""
-        mel = torch.as_tensor(np.asarray(spectrogram, dtype=np.float32)).to(self.device)
-        waveform = spectral.mel_to_waveform(mel, self.p, phase=self.phase, num_iters=num_iters, generator=generator)
-        return waveform.cpu().numpy()
+        return image.waveform_from_mel(spectrogram, self.p, phase=self.phase, device=self.device,
+                                       generator=generator, num_iters=num_iters)
 
     def audio_from_spectrogram(
         self,
         spectrogram: np.ndarray,
         apply_filters: bool = True,
         *,
-        generator: T.Optional[torch.Generator] = None,
+        generator: T.Optional["torch.Generator"] = None,
     ) -> pydub.AudioSegment:
         """A 16-bit ``AudioSegment`` from mel magnitudes: peak-scaled, then the post-filter when asked."""
         samples = self.waveform_from_spectrogram(spectrogram, generator=generator)

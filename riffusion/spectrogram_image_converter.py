@@ -1,4 +1,9 @@
-"""Audio <-> Riffusion spectrogram image (the original's ``SpectrogramImageConverter``)."""
+"""The original's ``SpectrogramImageConverter`` (audio <-> spectrogram image), an adapter over the engine.
+
+The engine's functions are :func:`riffusion.image.image_from_waveform` and
+:func:`riffusion.image.waveform_from_image`; this class binds parameters, device and phase method to them
+and adds the original's pydub interface.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,16 @@ import typing as T
 
 import numpy as np
 import pydub
-import torch
 from PIL import Image
 
 from riffusion import image as codec
-from riffusion.audio import normalize_loudness
+from riffusion.devices import check_device
 from riffusion.spectrogram_converter import SpectrogramConverter
 from riffusion.spectrogram_params import SpectrogramParams
 from riffusion.util import audio_util
 
-_INT16_SCALE = 32768.0  # the original computed spectrograms on raw 16-bit sample values
+if T.TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 class SpectrogramImageConverter:
@@ -34,26 +39,13 @@ class SpectrogramImageConverter:
 
     def __init__(self, params: SpectrogramParams, device: str = "cuda", *, phase: str = "default"):
         self.p = params
-        self.converter = SpectrogramConverter(params=params, device=device, phase=phase)
-        self.device = self.converter.device
-
-    # --- arrays: what the library, server and pipeline use -------------------------------------------
+        self.device = check_device(device)
+        self.phase = phase
+        self.converter = SpectrogramConverter(params=params, device=self.device, phase=phase)
 
     def image_from_waveform(self, waveform: np.ndarray, sample_rate: int) -> Image.Image:
-        """Spectrogram image (EXIF attached) of float audio in [-1, 1], shape (channels, samples).
-
-        Raises
-        ------
-        ValueError
-            If ``sample_rate`` differs from ``params.sample_rate``.
-        """
-        if sample_rate != self.p.sample_rate:
-            raise ValueError(
-                f"audio sample rate is {sample_rate} Hz but the spectrogram parameters expect "
-                f"{self.p.sample_rate} Hz; resample it first (riffusion.audio.resample)"
-            )
-        spectrogram = self.converter.spectrogram_from_waveform(np.asarray(waveform, np.float32) * _INT16_SCALE)
-        return self._image_from_spectrogram(spectrogram)
+        """Spectrogram image (EXIF attached) of float audio in [-1, 1], shape (channels, samples)."""
+        return codec.image_from_waveform(waveform, sample_rate, self.p, device=self.device)
 
     def waveform_from_image(
         self,
@@ -61,30 +53,17 @@ class SpectrogramImageConverter:
         *,
         apply_filters: bool = True,
         max_value: float = codec.DEFAULT_MAX_VALUE,
-        generator: T.Optional[torch.Generator] = None,
+        generator: T.Optional["torch.Generator"] = None,
         num_iters: T.Optional[int] = None,
     ) -> np.ndarray:
-        """Audio from a spectrogram image, float32 in [-1, 1], shape (channels, hop * (width - 1)).
-
-        Peak-normalised; with ``apply_filters`` the original's loudness post-filter (RMS -12 dBFS, peak
-        -0.1 dBFS, :func:`riffusion.audio.normalize_loudness`). ``generator`` makes random-phase methods
-        repeatable.
-        """
-        self._check_height(image)
-        spectrogram = codec.spectrogram_from_image(
-            image, power=self.p.power_for_image, stereo=self.p.stereo, max_value=max_value
-        )
-        samples = self.converter.waveform_from_spectrogram(spectrogram, generator=generator, num_iters=num_iters)
-        if apply_filters:
-            return normalize_loudness(samples, self.p.sample_rate)
-        peak = float(np.abs(samples).max())
-        return (samples / peak).astype(np.float32) if peak > 0 else samples.astype(np.float32)
-
-    # --- pydub: the original's interface ---------------------------------------------------------------
+        """Audio from a spectrogram image, float32 in [-1, 1], shape (channels, hop * (width - 1))."""
+        return codec.waveform_from_image(image, self.p, phase=self.phase, device=self.device,
+                                         apply_filters=apply_filters, max_value=max_value, generator=generator,
+                                         num_iters=num_iters)
 
     def spectrogram_image_from_audio(self, segment: pydub.AudioSegment) -> Image.Image:
         """Spectrogram image (with EXIF parameters and MAX_VALUE) of an ``AudioSegment``."""
-        return self._image_from_spectrogram(self.converter.spectrogram_from_audio(segment))
+        return codec.image_from_mel(self.converter.spectrogram_from_audio(segment), self.p)
 
     def audio_from_spectrogram_image(
         self,
@@ -92,21 +71,8 @@ class SpectrogramImageConverter:
         apply_filters: bool = True,
         max_value: float = codec.DEFAULT_MAX_VALUE,
         *,
-        generator: T.Optional[torch.Generator] = None,
+        generator: T.Optional["torch.Generator"] = None,
     ) -> pydub.AudioSegment:
         """A 16-bit ``AudioSegment`` from a spectrogram image."""
         waveform = self.waveform_from_image(image, apply_filters=apply_filters, max_value=max_value, generator=generator)
         return audio_util.segment_from_float(waveform, self.p.sample_rate)
-
-    # ---------------------------------------------------------------------------------------------------
-
-    def _image_from_spectrogram(self, spectrogram: np.ndarray) -> Image.Image:
-        image = codec.image_from_spectrogram(spectrogram, power=self.p.power_for_image)
-        return codec.attach_exif(image, self.p, max_value=float(np.max(spectrogram)))
-
-    def _check_height(self, image: Image.Image) -> None:
-        if image.height != self.p.num_frequencies:
-            raise ValueError(
-                f"image is {image.height} pixels high but these parameters have num_frequencies="
-                f"{self.p.num_frequencies}; expected the height to match"
-            )

@@ -33,7 +33,7 @@ def test_tiny_random_is_sd_shaped(tiny):
     assert tiny.unet.config.in_channels == 4
     assert tiny.text_encoder.config.max_position_embeddings == 77
     assert tiny.dtype == torch.float32 and tiny.device.type == "cpu"
-    assert tiny.spectrogram_params == loading._spectrogram_params(None)
+    assert tiny.spectrogram_params == loading.spectrogram_params_of(None)
 
 
 def test_attention_runs_through_sdpa(tiny):

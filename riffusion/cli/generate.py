@@ -14,6 +14,8 @@ import sys
 import typing as T
 from pathlib import Path
 
+from riffusion.defaults import GENERATION, check_generation
+
 COMMANDS = ("text_to_audio", "interpolate", "audio_to_audio", "text_to_audio_batch", "download")
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -43,6 +45,9 @@ def _check_parent(path: str) -> None:
         raise FileNotFoundError(f"output directory does not exist: {str(parent)!r}")
 
 
+_FLAG_LABELS = {"num_inference_steps": "--num-inference-steps", "denoising": "--denoising", "guidance": "--guidance"}
+
+
 def _check_common(*, width: T.Optional[int] = None, scheduler: T.Optional[str] = None, phase: str = "default",
                   num_inference_steps: T.Optional[int] = None, denoising: T.Optional[float] = None,
                   batch_size: int = 1) -> None:
@@ -54,10 +59,7 @@ def _check_common(*, width: T.Optional[int] = None, scheduler: T.Optional[str] =
     if scheduler is not None:
         canonical_scheduler_name(scheduler)
     check_phase(phase)
-    if num_inference_steps is not None and num_inference_steps < 1:
-        raise ValueError(f"--num-inference-steps must be at least 1, got {num_inference_steps}")
-    if denoising is not None and not 0.0 <= denoising <= 1.0:
-        raise ValueError(f"--denoising must be in [0, 1], got {denoising}")
+    check_generation(num_inference_steps=num_inference_steps, denoising=denoising, labels=_FLAG_LABELS)
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
 
@@ -87,7 +89,7 @@ def _progress(total: int, unit: str = "clip"):
 
 
 def _steps(pipeline, num_inference_steps: T.Optional[int]) -> int:
-    return int(num_inference_steps or getattr(pipeline, "default_num_inference_steps", 25))
+    return int(num_inference_steps or pipeline.default_num_inference_steps)
 
 
 def _numbered(path: str, index: int, count: int) -> str:
@@ -110,11 +112,11 @@ def text_to_audio(
     seed: int = 42,
     num_clips: int = 1,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = 7.0,
-    denoising: float = 0.75,
+    guidance: float = GENERATION.guidance,
+    denoising: float = GENERATION.denoising,
     scheduler: T.Optional[str] = None,
     width: T.Optional[int] = None,
-    seed_image: str = "og_beat",
+    seed_image: str = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     model: T.Optional[str] = None,
     model_config: T.Optional[str] = None,
@@ -173,9 +175,9 @@ def interpolate(
     num_clips: int = 5,
     num_inference_steps: T.Optional[int] = None,
     alpha_curve: str = "linear",
-    guidance: float = 7.0,
-    denoising: float = 0.75,
-    seed_image: str = "og_beat",
+    guidance: float = GENERATION.guidance,
+    denoising: float = GENERATION.denoising,
+    seed_image: str = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     image_dir: T.Optional[str] = None,
     crossfade_s: float = 0.01,
@@ -243,7 +245,7 @@ def audio_to_audio(
     end_seed: T.Optional[int] = None,
     denoising: float = 0.5,
     end_denoising: T.Optional[float] = None,
-    guidance: float = 7.0,
+    guidance: float = GENERATION.guidance,
     num_inference_steps: T.Optional[int] = None,
     overlap: float = 0.2,
     mask: T.Optional[str] = None,
@@ -269,7 +271,7 @@ def audio_to_audio(
     if not 0.0 <= overlap < 0.9:
         raise ValueError(f"--overlap must be in [0, 0.9), got {overlap}")
     if mask is not None:
-        _check_seed_images("og_beat", mask)
+        _check_seed_images(GENERATION.seed_image_id, mask)
     waveform, rate = read_audio(input)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
@@ -378,18 +380,19 @@ def text_to_audio_batch(
     for row in rows:
         _check_common(width=row.get("width"), num_inference_steps=row.get("num_inference_steps"),
                       denoising=row.get("denoising"))
-        _check_seed_images(row.get("seed_image_id", "og_beat"), row.get("mask_image_id"))
+        _check_seed_images(row.get("seed_image_id", GENERATION.seed_image_id), row.get("mask_image_id"))
     pipeline = _load(model, device, scheduler, model_config)
     jobs = []
     for i, row in enumerate(rows):
         prompt_input = PromptInput(
             prompt=row["prompt"], seed=int(row.get("seed", 42)), negative_prompt=row.get("negative_prompt"),
-            denoising=float(row.get("denoising", 0.75)), guidance=float(row.get("guidance", 7.0)),
+            denoising=float(row.get("denoising", GENERATION.denoising)),
+            guidance=float(row.get("guidance", GENERATION.guidance)),
         )
         inputs = InferenceInput(
             start=prompt_input, end=prompt_input, alpha=0.0,
             num_inference_steps=int(row.get("num_inference_steps") or _steps(pipeline, None)),
-            seed_image_id=row.get("seed_image_id", "og_beat"), mask_image_id=row.get("mask_image_id"),
+            seed_image_id=row.get("seed_image_id", GENERATION.seed_image_id), mask_image_id=row.get("mask_image_id"),
         )
         name = row.get("name") or f"{i:03d}_{_slug(row['prompt'])}_seed{prompt_input.seed}"
         if "/" in name or "\\" in name or name.startswith("."):
@@ -457,8 +460,10 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 def _prompt_flags(p: argparse.ArgumentParser, *, denoising: float) -> None:
     p.add_argument("--negative-prompt", default=None, help="what to steer away from")
     p.add_argument("--num-inference-steps", type=int, default=None,
-                   help="scheduler steps (default: the model's, 25 with unipc); UNet calls = steps x denoising")
-    p.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance scale (default: 7)")
+                   help=f"scheduler steps, 1 to {GENERATION.max_inference_steps} (default: the model's, "
+                        f"{GENERATION.num_inference_steps} with unipc); UNet calls = steps x denoising")
+    p.add_argument("--guidance", type=float, default=GENERATION.guidance,
+                   help=f"classifier-free guidance scale (default: {GENERATION.guidance:g})")
     p.add_argument("--denoising", type=float, default=denoising,
                    help=f"0 keeps the seed image, 1 ignores it (default: {denoising})")
 
@@ -470,11 +475,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image", default=None, help="also write the spectrogram image (.png or .jpg)")
     p.add_argument("--seed", type=int, default=42, help="noise seed (default: 42)")
     p.add_argument("--num-clips", type=int, default=1, help="clips at seeds seed, seed+1, ... (default: 1)")
-    _prompt_flags(p, denoising=0.75)
+    _prompt_flags(p, denoising=GENERATION.denoising)
     p.add_argument("--width", type=int, default=None,
                    help="image columns, a multiple of 8 (default: the model's; riffusion-model-v1: 512 = 5.11 s); "
                         "wider repeats the seed loop: longer clips")
-    p.add_argument("--seed-image", default="og_beat", help="seed image id (default: og_beat)")
+    p.add_argument("--seed-image", default=GENERATION.seed_image_id,
+                   help=f"seed image id (default: {GENERATION.seed_image_id})")
     p.add_argument("--mask", default=None, help="mask id (white = repaint, black = keep the seed image)")
     _model_flags(p)
     p.set_defaults(_command=text_to_audio)
@@ -486,8 +492,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--end-seed", type=int, default=None, help="default: start seed + 1")
     p.add_argument("--num-clips", type=int, default=5, help="clips from alpha 0 to 1 (default: 5)")
     p.add_argument("--alpha-curve", default="linear", help="linear or ease (slow at both ends)")
-    _prompt_flags(p, denoising=0.75)
-    p.add_argument("--seed-image", default="og_beat")
+    _prompt_flags(p, denoising=GENERATION.denoising)
+    p.add_argument("--seed-image", default=GENERATION.seed_image_id)
     p.add_argument("--mask", default=None)
     p.add_argument("--audio", required=True, help="output audio file (all clips joined)")
     p.add_argument("--image-dir", default=None, help="write each clip's spectrogram image here")

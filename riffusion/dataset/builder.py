@@ -119,7 +119,7 @@ def build_dataset(
     from riffusion.audio import read_audio
     from riffusion.dataset import render
     from riffusion.image import save_image
-    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+    from riffusion.image import image_from_waveform
 
     out_dir = Path(out_dir)
     unknown = [s for s in config.sources if s not in SOURCE_KINDS]
@@ -148,8 +148,6 @@ def build_dataset(
         shutil.rmtree(partial)
     (partial / "images").mkdir(parents=True)
     try:
-        converter = SpectrogramImageConverter(params, device="cpu")
-
         rows: list[dict[str, T.Any]] = []
         manifest: list[dict[str, T.Any]] = []
         skipped: list[str] = []
@@ -167,7 +165,7 @@ def build_dataset(
                 if 20 * math.log10(max(rms, 1e-10)) < config.min_rms_dbfs:
                     continue
                 caption, facts = caption_for(clip)
-                image = converter.image_from_waveform(clip, sample_rate)
+                image = image_from_waveform(clip, sample_rate, params)
                 if image.width != config.image_width:
                     raise AssertionError(f"clip image is {image.width} wide, expected {config.image_width}")
                 name = f"{stem}-{start // clip_samples:03d}.png"

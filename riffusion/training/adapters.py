@@ -28,6 +28,7 @@ class ModelAdapter:
     prediction_type: str
     noise_scheduler: T.Any
     model: torch.nn.Module  # the trainable module
+    rhythm_channels: int = 0  # rows of rhythm input the model takes (riffusion.rhythm); 0: none
 
     def encode_text(self, captions: T.Sequence[str]) -> torch.Tensor:
         raise NotImplementedError
@@ -36,7 +37,9 @@ class ModelAdapter:
         """(B, 1, H, W) in [-1, 1] -> what the denoiser works on."""
         raise NotImplementedError
 
-    def predict(self, model: torch.nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def predict(self, model: torch.nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, *,
+                rhythm: T.Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The denoiser's prediction; ``rhythm`` (B, rows, W) only for models with a rhythm input."""
         raise NotImplementedError
 
     def export(self, out_dir: Path, model: torch.nn.Module, *, fp16: bool) -> None:
@@ -67,6 +70,13 @@ class SmallModelAdapter(ModelAdapter):
             self.params = SpectrogramParams.from_dict(params_data)
             unet_dir = init / "unet"
             self.model = UNet2DConditionModel.from_pretrained(str(unet_dir)).float()
+            wanted = int((config or {}).get("rhythm_channels", cfg.rhythm_channels))
+            if wanted != cfg.rhythm_channels:
+                if cfg.rhythm_channels:
+                    raise ValueError(f"{str(init)!r} already has a rhythm input; it cannot be removed or resized")
+                # the fine-tune starts from exactly the old model, with the new input's weights at zero
+                cfg = sm.SmallModelConfig.from_dict({**cfg.to_dict(), "rhythm_channels": wanted})
+                self.model = sm.add_rhythm_input(self.model, cfg, self.params)
             scheduler_config = json.loads((init / "scheduler" / "scheduler_config.json").read_text())
             self.noise_scheduler = sm.make_train_scheduler(scheduler_config.get("prediction_type", cfg.prediction_type))
         else:
@@ -80,6 +90,7 @@ class SmallModelAdapter(ModelAdapter):
                 self.model = sm.build_unet(cfg, self.params)
             self.noise_scheduler = sm.make_train_scheduler(cfg.prediction_type)
         self.config = cfg
+        self.rhythm_channels = cfg.rhythm_channels
         self.width, self.height = cfg.image_width, self.params.num_frequencies
         self.prediction_type = cfg.prediction_type
         self._encoder = None
@@ -94,10 +105,10 @@ class SmallModelAdapter(ModelAdapter):
     def encode_images(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return pixels
 
-    def predict(self, model, x_t, t, cond):
-        from riffusion.small_model import denoise
+    def predict(self, model, x_t, t, cond, *, rhythm=None):
+        from riffusion.small.denoiser import denoise
 
-        return denoise(model, x_t, t, cond, patch_size=self.config.patch_size)
+        return denoise(model, x_t, t, cond, patch_size=self.config.patch_size, rhythm=rhythm)
 
     def export(self, out_dir: Path, model, *, fp16: bool) -> None:
         from riffusion.small_model import save_small_model
@@ -154,19 +165,14 @@ def _count(module: torch.nn.Module) -> int:
 
 
 class StableDiffusionAdapter(ModelAdapter):
-    """A Stable-Diffusion-layout pipeline (anything :func:`riffusion.loading.load_pipeline` returns with
-    ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler`` components)."""
+    """A Stable-Diffusion-layout model: a :class:`~riffusion.riffusion_pipeline.RiffusionPipeline` from
+    :func:`riffusion.loading.load_pipeline`, whose UNet is trained."""
 
     def __init__(self, model_id: str, *, lora_rank: int = 0, device: str = "cpu"):
         pipe = _load_sd_pipeline(model_id, device=device)
         self.pipe = pipe
-        self.params = getattr(pipe, "spectrogram_params", None) or SpectrogramParams()
-        size = getattr(pipe, "image_size", None)
-        if size is None:
-            sample = pipe.unet.config.sample_size
-            sample = sample if isinstance(sample, int) else sample[0]
-            size = (sample * pipe.vae_scale_factor, sample * pipe.vae_scale_factor)
-        self.width, self.height = int(size[0]), int(size[1])
+        self.params = pipe.spectrogram_params
+        self.width, self.height = (int(n) for n in pipe.image_size)
         from diffusers import DDPMScheduler
 
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
@@ -199,7 +205,7 @@ class StableDiffusionAdapter(ModelAdapter):
         dist = self.pipe.vae.encode(rgb).latent_dist
         return (dist.sample(generator=generator) * self.scaling).float()
 
-    def predict(self, model, x_t, t, cond):
+    def predict(self, model, x_t, t, cond, *, rhythm=None):
         return model(x_t, t, encoder_hidden_states=cond).sample
 
     def export(self, out_dir: Path, model, *, fp16: bool) -> None:
@@ -219,13 +225,7 @@ class StableDiffusionAdapter(ModelAdapter):
         original = self.pipe.unet
         try:
             self.pipe.unet = unet.half() if fp16 else unet
-            import inspect
-
-            save = getattr(self.pipe, "save_pretrained")
-            if "safe_serialization" in inspect.signature(save).parameters:
-                save(str(tmp), safe_serialization=True)  # a diffusers pipeline
-            else:
-                save(str(tmp))  # RiffusionPipeline: safetensors, atomic
+            self.pipe.save_pretrained(tmp)
         finally:
             self.pipe.unet = original
         if self.lora_rank:
@@ -252,13 +252,7 @@ class StableDiffusionAdapter(ModelAdapter):
         try:
             images = []
             for i, prompt in enumerate(prompts):
-                generator = torch.Generator("cpu").manual_seed(seed + i)
-                call = getattr(self.pipe, "text_to_image", None)
-                if call is not None:
-                    image = call(prompt, seed=seed + i, num_inference_steps=steps)
-                else:
-                    image = self.pipe(prompt, num_inference_steps=steps, generator=generator,
-                                      width=self.width, height=self.height).images[0]
+                image = self.pipe.text_to_image(prompt, seed=seed + i, num_inference_steps=steps)
                 images.append(attach_exif(image.convert("RGB"), self.params))
         finally:
             self.pipe.unet = original
@@ -279,22 +273,15 @@ def _merge_lora(unet):
 
 
 def _load_sd_pipeline(model_id: str, *, device: str):
-    """The loader's pipeline if it has SD components; a plain diffusers folder otherwise."""
-    try:
-        from riffusion.loading import load_pipeline
-    except ImportError:
-        load_pipeline = None
-    if load_pipeline is not None:
-        pipe = load_pipeline(model_id, device=device)
-        for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
-            if getattr(pipe, name, None) is None:
-                raise ValueError(f"model {model_id!r} has no {name}; it cannot be trained as a Stable Diffusion model")
-        return pipe
-    from diffusers import StableDiffusionPipeline
+    """The loader's pipeline for ``model_id``; ValueError unless it is a Stable-Diffusion-layout model."""
+    from riffusion.loading import load_pipeline
+    from riffusion.riffusion_pipeline import RiffusionPipeline
 
-    if not Path(model_id).is_dir():
-        raise LookupError(f"model {model_id!r} is not a local diffusers folder (riffusion.loading is unavailable)")
-    return StableDiffusionPipeline.from_pretrained(model_id, safety_checker=None).to(device)
+    pipe = load_pipeline(model_id, device=device)
+    if not isinstance(pipe, RiffusionPipeline):
+        raise ValueError(f"model {model_id!r} is not a Stable Diffusion model (a {type(pipe).__name__}); it cannot "
+                         f"be trained as one")
+    return pipe
 
 
 def make_adapter(model: T.Optional[str], *, lora_rank: int = 0, small_config: T.Optional[dict] = None,
@@ -312,5 +299,5 @@ def make_adapter(model: T.Optional[str], *, lora_rank: int = 0, small_config: T.
     if sm.is_small_model_dir(path):
         if lora_rank:
             raise ValueError("LoRA is for large Stable Diffusion models; fine-tune riffusion-small fully (omit --lora-rank)")
-        return SmallModelAdapter(path)
+        return SmallModelAdapter(path, config=small_config)
     return StableDiffusionAdapter(str(model), lora_rank=lora_rank, device=device)

@@ -67,16 +67,15 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     """Run the three measurements on ``model`` (a folder or shipped name) and return a JSON-able dict."""
     from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.small_model import load_small_pipeline
-    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+    from riffusion.image import waveform_from_image
 
     pipe = load_small_pipeline(model)
     params = pipe.spectrogram_params
-    converter = SpectrogramImageConverter(params, device="cpu", phase=phase)
     steps = steps or pipe.config.num_inference_steps
     guidance = pipe.config.guidance_scale if guidance is None else guidance
 
     def audio(image, seed: int) -> np.ndarray:
-        return converter.waveform_from_image(image, generator=torch.Generator().manual_seed(seed))
+        return waveform_from_image(image, params, phase=phase, generator=torch.Generator().manual_seed(seed))
 
     generated: dict[tuple[str, int], np.ndarray] = {}  # pairs that share prompts share their audio
 
