@@ -22,11 +22,10 @@ WRITE_FORMATS: dict[str, tuple[str, str]] = {
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
-#: Encoder settings of the lossy formats (soundfile's ``compression_level``, ``bitrate_mode``). libsndfile's
-#: defaults give about 69 kbps VBR at 44.1 kHz, which cost a 5 s reconstruction 5.5 dB of mel consistency
-#: with its image as MP3 (-32.6 -> -27.1 dB) and 4.7 dB as Ogg: more than the phase method gains. Now MP3
-#: is constant 192 kbps at 44.1/48 kHz and 96 kbps at 22.05 kHz (MPEG-2), -32.57 dB; Vorbis is quality VBR,
-#: about 110 kbps on that clip, -31.9 dB (measured 2026-12-02).
+#: Encoder settings of the lossy formats (soundfile's ``compression_level``, ``bitrate_mode``): MP3 at a
+#: constant 192 kbps at 44.1/48 kHz (96 kbps at 22.05 kHz, MPEG-2), Vorbis at quality VBR around 110 kbps.
+#: libsndfile's defaults (about 69 kbps VBR) lose more mel consistency with the image than the phase
+#: method gains; ``bench/bench_phase.py`` prints the figures.
 LOSSY_OPTIONS: dict[str, dict[str, T.Any]] = {
     "mp3": {"compression_level": 0.4, "bitrate_mode": "CONSTANT"},
     "ogg": {"compression_level": 0.1},
@@ -227,10 +226,8 @@ def normalize_loudness(
     isolated peaks is the smallest change to the signal's energy that brings them under the ceiling (the
     nearest waveform within it, sample by sample), whereas the limiter's gain dips turn down the loudest
     frames as a whole. Audio reconstructed from spectrogram images has a crest factor of 12-16 dB, so a
-    few dB over: on the 12 clips of ``bench/bench_phase.py``, with the phase default of the time (24 + 12
-    iterations), its mel consistency with the image was -29.2 dB before this filter, -28.7 dB after it,
-    -26.1 dB with the limiter alone (``clip_db=0``, worst clip -19.5 dB), with energy above 10 kHz raised
-    0.8 dB (at -59 dB; measured 2026-12-02; the README has today's figures).
+    few dB over; clipping those few dB keeps the audio's mel consistency with its image closer than the
+    limiter alone (``clip_db=0``) does (``bench/bench_phase.py`` prints both).
 
     Parameters
     ----------

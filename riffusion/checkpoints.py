@@ -248,7 +248,7 @@ def tiny_random_components(seed: int = 0) -> dict[str, T.Any]:
             out_channels=4,
             block_out_channels=(4, 8, 16),
             layers_per_block=1,
-            # Attention only at the coarsest level (16 x 16 latents): ~15 ms per guided step on 2 CPU cores.
+            # Attention only at the coarsest level (16 x 16 latents), so that a guided step stays cheap on a CPU.
             down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
             cross_attention_dim=32,
