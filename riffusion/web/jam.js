@@ -1,0 +1,263 @@
+// The jam: an endless stream of generated clips, asked for ahead of playback and played back to back.
+// It owns the clips and the loop state; the sequence says what to ask for, the API client asks, the
+// player plays.
+
+import { Backoff, dataUrlBytes, fetchJson, generateClip } from "./api.js";
+import { Player } from "./player.js";
+import { Sequence, cleanPrompt, examplePrompt } from "./sequence.js";
+import { encodeWav } from "./wav.js";
+
+const MAX_AHEAD = 2; // clips received but not yet started, kept ready ahead of playback
+
+export class Jam {
+  // `params` are the page's URL parameters; `speed` plays clips this many times faster (tests only).
+  constructor({ params, speed = 1, onPiece, onIdle = () => {} }) {
+    this.params = params;
+    this.settings = {
+      numInferenceSteps: 25, seedImageId: "og_beat", maskImageId: null, denoising: 0.75, guidance: 7.0,
+      alphaVelocity: 0.25, idleMinutes: 10,
+    };
+    this.sequence = new Sequence(this.settings);
+    this.player = new Player({ speed, onPiece });
+    this.backoff = new Backoff();
+    this.onIdle = onIdle; // told true when playback pauses for idleness, false when it resumes
+    this.seedImages = [];
+    this.clips = []; // every clip of the session: {counter, alpha, start, end, state, ...}
+    this.counter = 0;
+    this.epoch = 0; // bumped by a jump: responses to requests made before it are stale
+    this.pending = null; // inputs of the request in flight or to retry
+    this.state = "starting"; // loop state: starting | generating | buffered | behind | retrying | paused-idle
+    this.inFlight = false;
+    this.requests = []; // log of request summaries (for the debug view and tests)
+    this.playing = null; // counter of the clip being heard
+    this.isPlaying = false;
+    this.lastPromptAt = performance.now();
+  }
+
+  // Settings: the server's defaults, then the URL's; then the first prompt and the seed images.
+  async load() {
+    try {
+      const defaults = await fetchJson("/api/v1/defaults");
+      Object.assign(this.settings, {
+        numInferenceSteps: defaults.num_inference_steps, seedImageId: defaults.seed_image_id,
+        denoising: defaults.denoising, guidance: defaults.guidance, alphaVelocity: defaults.alpha_velocity,
+      });
+    } catch (error) {
+      console.warn("using built-in defaults:", error.message);
+    }
+    const params = this.params;
+    const number = (name) => urlNumber(params, name);
+    const overrides = {
+      numInferenceSteps: number("numInferenceSteps"), denoising: number("denoising"),
+      guidance: number("guidance"), alphaVelocity: number("alphaVelocity"), idleMinutes: number("idleMinutes"),
+    };
+    for (const [key, value] of Object.entries(overrides)) if (value !== null) this.settings[key] = value;
+    if (params.get("seedImageId")) this.settings.seedImageId = params.get("seedImageId");
+    if (params.get("maskImageId")) this.settings.maskImageId = params.get("maskImageId");
+    this.settings.alphaVelocity = Math.min(1, Math.max(0.05, this.settings.alphaVelocity));
+    const prompt = cleanPrompt(params.get("prompt") || "") || examplePrompt();
+    const seed = number("seed") ?? Math.floor(Math.random() * 1000000);
+    this.startFrom(prompt, Math.floor(seed));
+    try {
+      this.seedImages = (await fetchJson("/api/v1/seed_images")).seed_images;
+    } catch (error) {
+      console.warn("seed images unavailable:", error.message);
+    }
+  }
+
+  // Restart the stream from a prompt and seed; clips made for the old stream and not yet scheduled go.
+  startFrom(prompt, seed) {
+    this.sequence.startFrom(prompt, seed);
+    this.dropReady();
+  }
+
+  dropReady() {
+    this.epoch += 1;
+    for (const clip of this.clips) if (clip.state === "ready") this.discard(clip);
+  }
+
+  // --- the generation loop ----------------------------------------------------------------------------
+
+  get clipsAhead() {
+    return this.clips.filter((clip) => clip.state === "ready").length;
+  }
+
+  get late() {
+    return this.player.late;
+  }
+
+  async pump() {
+    if (this.inFlight || this.clipsAhead >= MAX_AHEAD || this.state === "paused-idle") return;
+    if (this.backoff.waiting) return;
+    const inputs = this.pending || this.sequence.next();
+    this.pending = inputs; // kept until it succeeds, so a retry asks for the same clip
+    const s = this.settings;
+    const body = {
+      alpha: inputs.alpha, num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId,
+      mask_image_id: s.maskImageId,
+      start: { ...inputs.start, denoising: s.denoising, guidance: s.guidance },
+      end: { ...inputs.end, denoising: s.denoising, guidance: s.guidance },
+      audio_format: "wav", image_format: "jpeg", // WAV: no encoder padding, gapless seams
+    };
+    this.inFlight = true;
+    const epoch = this.epoch; // a jump to another prompt while this request runs makes its clip stale
+    if (this.state !== "retrying" && this.state !== "behind") this.state = "generating";
+    this.requests.push({ alpha: inputs.alpha, start: inputs.start, end: inputs.end });
+    if (this.requests.length > 1000) this.requests.shift();
+    try {
+      const clip = await this.makeClip(inputs, await generateClip(body));
+      this.pending = null;
+      this.backoff.succeed();
+      if (epoch === this.epoch) {
+        this.clips.push(clip);
+        this.state = this.late ? "behind" : "buffered";
+      }
+    } catch (error) {
+      const wait = this.backoff.fail(error);
+      this.state = "retrying";
+      this.lastError = error.message || "network error";
+      console.warn(`clip request failed (${this.lastError}); retrying in ${wait.toFixed(1)} s`);
+    } finally {
+      this.inFlight = false;
+    }
+    this.pump();
+  }
+
+  async makeClip(inputs, data) {
+    const counter = ++this.counter;
+    const image = new Image();
+    image.src = data.image;
+    await image.decode();
+    const audioBytes = dataUrlBytes(data.audio);
+    const buffer = await this.player.context.decodeAudioData(audioBytes.buffer.slice(0));
+    const seed = this.seedImages.find((entry) => entry.id === this.settings.seedImageId);
+    const bars = seed && seed.bars ? seed.bars : 1;
+    return {
+      ...inputs, counter, state: "ready", image, imageUrl: data.image, buffer, duration: buffer.duration,
+      barSeconds: buffer.duration / bars, prompt: inputs.alpha < 0.5 ? inputs.start.prompt : inputs.end.prompt,
+    };
+  }
+
+  discard(clip) {
+    clip.state = "discarded";
+    clip.buffer = null;
+    clip.image = null;
+  }
+
+  // --- the clock ------------------------------------------------------------------------------------------
+
+  tick() {
+    if (this.player.audio && this.isPlaying) {
+      const looped = this.player.scheduleAhead(() => this.clips.find((clip) => clip.state === "ready"));
+      if (looped && this.state !== "retrying") this.state = "behind";
+      const current = this.player.current();
+      if (current && current.clip.counter !== this.playing) {
+        // Retire everything heard before the current clip: after a stall of the main thread longer than a
+        // clip, the transport passes clips that were scheduled but never seen playing here.
+        for (const clip of this.clips) {
+          if ((clip.state === "playing" || clip.state === "scheduled") && clip.counter < current.clip.counter) {
+            this.retire(clip);
+          }
+        }
+        this.playing = current.clip.counter;
+        current.clip.state = "playing";
+      }
+      if (this.state === "behind" && !this.late) this.state = this.inFlight ? "generating" : "buffered";
+    }
+    const idleMs = this.settings.idleMinutes * 60000;
+    if (this.isPlaying && idleMs > 0 && performance.now() - this.lastPromptAt > idleMs) {
+      this.pause();
+      this.state = "paused-idle";
+      this.onIdle(true);
+    }
+    this.pump();
+  }
+
+  retire(clip) {
+    // Keep the image for the debug list and share; drop the PCM once the clip cannot loop any more.
+    clip.state = "played";
+    const keep = this.clips.filter((c) => c.state === "played");
+    for (const old of keep.slice(0, -3)) old.buffer = null;
+    for (const old of keep.slice(0, -50)) { old.image = null; old.imageUrl = null; }
+    if (this.clips.length > 500) this.clips.splice(0, this.clips.length - 500);
+  }
+
+  async togglePlay() {
+    if (this.isPlaying) this.pause();
+    else await this.resume();
+  }
+
+  async resume() {
+    await this.player.resume();
+    this.isPlaying = true;
+    this.lastPromptAt = performance.now();
+    if (this.state === "paused-idle") this.state = "generating";
+    this.onIdle(false);
+  }
+
+  pause() {
+    this.isPlaying = false;
+    this.player.suspend();
+  }
+
+  // --- prompts ----------------------------------------------------------------------------------------------
+
+  submitPrompt(text) {
+    const prompt = cleanPrompt(text);
+    if (!prompt) return false;
+    this.sequence.submit(prompt);
+    this.lastPromptAt = performance.now();
+    return true;
+  }
+
+  jumpTo(prompt) {
+    this.pending = null;
+    this.sequence.jumpTo(prompt);
+    this.dropReady();
+    this.lastPromptAt = performance.now();
+  }
+
+  get upNext() {
+    return this.sequence.upNext;
+  }
+
+  get history() {
+    return this.sequence.history;
+  }
+
+  get currentPrompt() {
+    const clip = this.clips.find((c) => c.counter === this.playing);
+    return clip ? clip.prompt : this.history[this.history.length - 1];
+  }
+
+  // Prompts on their way, in the order they will play: each transition asked for (or being asked for)
+  // whose first clip has not started yet, then the queued prompt. A prompt leaves this list when the
+  // clip that transitions to it starts playing.
+  get upcomingPrompts() {
+    const heard = new Set();
+    for (const c of this.clips) if (c.state === "playing" || c.state === "played") heard.add(c.segment);
+    const waiting = new Map(); // segment id -> prompt, in order
+    for (const item of [...this.clips.filter((c) => c.state === "ready" || c.state === "scheduled"), this.pending]) {
+      if (item && item.transition && !heard.has(item.segment)) waiting.set(item.segment, item.end.prompt);
+    }
+    const prompts = [...waiting.values()];
+    if (this.upNext !== null) prompts.push(this.upNext);
+    return prompts;
+  }
+
+  // Everything heard so far: the recording of the output, or (without MediaRecorder) the clips whose
+  // PCM is still in memory as WAV.
+  sessionAudio() {
+    const recorded = this.player.recordedAudio();
+    if (recorded) return recorded;
+    const buffers = this.clips.filter((c) => c.buffer && (c.state === "played" || c.state === "playing")).map((c) => c.buffer);
+    const blob = encodeWav(buffers);
+    return blob ? { blob, extension: "wav" } : null;
+  }
+}
+
+// A number from the URL parameters, or null where it is absent, empty or not a number.
+export function urlNumber(params, name) {
+  const value = params.get(name);
+  return value !== null && value !== "" && isFinite(+value) ? +value : null;
+}
