@@ -143,3 +143,19 @@ def test_outputs_get_normal_permissions(tmp_path, tone):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_match_channels_numpy_and_torch():
+    import torch
+
+    from riffusion.audio import match_channels
+
+    stereo = np.stack([np.ones(4), -np.ones(4)]).astype(np.float32)
+    np.testing.assert_array_equal(match_channels(stereo, 1), np.zeros((1, 4)))
+    assert match_channels(stereo[0], 2).shape == (2, 4)
+    assert match_channels(np.zeros((3, 4)), 2).shape == (2, 4)
+    assert match_channels(stereo, 2) is stereo
+    t = torch.from_numpy(stereo)
+    assert match_channels(t[:1], 2).shape == (2, 4) and isinstance(match_channels(t, 1), torch.Tensor)
+    with pytest.raises(ValueError, match="channels must be at least 1"):
+        match_channels(stereo, 0)

@@ -126,3 +126,37 @@ def test_encode_image_formats():
     assert Image.open(io.BytesIO(codec.encode_image(img, "png"))).size == img.size
     with pytest.raises(ValueError, match="gif"):
         codec.encode_image(img, "gif")
+
+
+def test_mask_tensor_soft_and_thresholded():
+    from riffusion.image import mask_tensor
+
+    grey = Image.fromarray(np.array([[0, 100], [200, 255]], dtype=np.uint8), mode="L")
+    soft = mask_tensor(grey, 2, 2)
+    assert soft.shape == (1, 1, 2, 2)
+    np.testing.assert_allclose(soft[0, 0].numpy(), np.array([[0, 100], [200, 255]]) / 255.0, rtol=1e-6)
+    hard = mask_tensor(grey, 2, 2, threshold=0.5)
+    np.testing.assert_array_equal(hard[0, 0].numpy(), [[0, 0], [1, 1]])
+    assert mask_tensor(grey, 4, 1).shape == (1, 1, 1, 4)  # resized to the grid
+    with pytest.raises(ValueError, match="threshold must be in"):
+        mask_tensor(grey, 2, 2, threshold=2.0)
+    with pytest.raises(ValueError, match="mask size must be positive"):
+        mask_tensor(grey, 0, 2)
+
+
+def test_engine_image_audio_round_trip():
+    from riffusion.image import image_from_waveform, waveform_from_image
+    from riffusion.spectrogram_params import SpectrogramParams
+
+    params = SpectrogramParams()
+    t = np.arange(params.num_samples(64)) / params.sample_rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+    image = image_from_waveform(tone, params.sample_rate, params)
+    assert (image.width, image.height) == (64, params.num_frequencies)
+    audio = waveform_from_image(image, params, phase="pghi")
+    assert audio.shape == (1, params.num_samples(64)) and audio.dtype == np.float32
+    assert 0.5 < float(np.abs(audio).max()) <= 1.0
+    with pytest.raises(ValueError, match="sample rate"):
+        image_from_waveform(tone, params.sample_rate // 2, params)
+    with pytest.raises(ValueError, match="pixels high"):
+        waveform_from_image(image.resize((64, 100)), params)

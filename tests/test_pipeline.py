@@ -155,6 +155,26 @@ def test_text_to_image_without_a_seed_image(pipe):
     assert image.size == pipe.image_size
 
 
+def test_pipeline_satisfies_the_protocol_and_reads_the_defaults(pipe):
+    from riffusion.defaults import GENERATION
+    from riffusion.protocols import SpectrogramPipeline
+
+    assert isinstance(pipe, SpectrogramPipeline)
+    assert pipe.default_num_inference_steps == GENERATION.num_inference_steps
+    assert pipe.default_guidance == GENERATION.guidance
+    assert pipe.width_multiple == pipe.vae_scale_factor == 8
+
+
+def test_text_to_image_is_a_same_prompt_request(pipe):
+    image = pipe.text_to_image("jazzy rapping", seed=1, num_inference_steps=4)
+    p = PromptInput(prompt="jazzy rapping", seed=1, denoising=1.0)
+    same = pipe.riffuse(InferenceInput(start=p, end=p, alpha=0.0, num_inference_steps=4))
+    assert image.size == pipe.image_size
+    np.testing.assert_array_equal(pixels(image), pixels(same))
+    with pytest.raises(ValueError, match="num_inference_steps must be at least 1"):
+        pipe.riffuse(InferenceInput(start=p, end=p, alpha=0.0, num_inference_steps=0))
+
+
 def test_wider_seed_image_makes_a_wider_image(pipe):
     wide = load_seed_image("og_beat", width=768)
     assert pipe.riffuse(request(steps=4), wide).size == (768, 512)

@@ -96,3 +96,8 @@ def test_weights_can_be_ignored(text):
     literal = encode_prompt(encoder, tokenizer, "(piano:1.5)", use_weights=False)
     weighted = encode_prompt(encoder, tokenizer, "(piano:1.5)")
     assert not torch.allclose(literal, weighted)
+
+
+def test_strip_prompt_weights_drops_break_and_keeps_every_weighted_word():
+    assert strip_prompt_weights("jazz BREAK drums") == "jazz  drums"
+    assert strip_prompt_weights("(quiet:-1) piano ((loud))") == "quiet piano loud"

@@ -66,13 +66,13 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
              phase: str = "default", rtf_runs: int = 7, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Run the three measurements on ``model`` (a folder or shipped name) and return a JSON-able dict."""
     from riffusion.datatypes import InferenceInput, PromptInput
-    from riffusion.small_model import load_small_pipeline
+    from riffusion.small import load_small_pipeline
     from riffusion.image import waveform_from_image
 
     pipe = load_small_pipeline(model)
     params = pipe.spectrogram_params
-    steps = steps or pipe.config.num_inference_steps
-    guidance = pipe.config.guidance_scale if guidance is None else guidance
+    steps = steps or pipe.default_num_inference_steps
+    guidance = pipe.default_guidance if guidance is None else guidance
 
     def audio(image, seed: int) -> np.ndarray:
         return waveform_from_image(image, params, phase=phase, generator=torch.Generator().manual_seed(seed))
@@ -119,7 +119,7 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
 
     # 3. Interpolation smoothness along alpha sweeps (img2img from the model's first seed image when it has
     #    one, as the jam does). One sweep's largest step is mostly chance (where along alpha the model happens
-    #    to switch), so several sweeps are measured and summarised; the first is the one reported alone before.
+    #    to switch), so several sweeps are measured and summarised; the first is also reported on its own.
     from PIL import Image
 
     from riffusion.image import spectrogram_from_image
