@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         parser.error(f"--prompts and --threads must be >= 1, got {args.prompts} and {args.threads}")
     torch.set_num_threads(args.threads)
 
-    from riffusion.small_model import load_small_pipeline
+    from riffusion.small import load_small_pipeline
     from riffusion.spectrogram_image_converter import SpectrogramImageConverter
 
     pipe = load_small_pipeline(args.model)

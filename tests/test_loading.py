@@ -131,7 +131,7 @@ def test_registered_model_kind_is_used_for_its_folders(tmp_path):
 
 
 def test_the_small_model_kind_is_registered():
-    pytest.importorskip("riffusion.small_model")
+    pytest.importorskip("riffusion.small")
     assert "riffusion-small" in loading.model_kinds()
 
 

@@ -129,7 +129,7 @@ def test_fine_tune_a_trained_model_on_a_user_folder_end_to_end(user_dataset, tmp
     from PIL import Image
 
     from riffusion.image import params_from_image
-    from riffusion.small_model import SmallRiffusionPipeline
+    from riffusion.small import SmallRiffusionPipeline
 
     base = tmp_path / "base"
     result = run("train", "--data", str(user_dataset), "--output-dir", str(base), *TINY, "--max-steps", "3")
@@ -287,7 +287,7 @@ def importlib_util_find(name: str):
 def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
     from PIL import Image
 
-    from riffusion.small_model import is_small_model_dir
+    from riffusion.small import is_small_model_dir
     from riffusion.training.publish import publish
 
     out = tmp_path / "run"

@@ -48,6 +48,12 @@ def register(subparsers) -> None:
                         help="show clips whose caption matches REGEX (case-insensitive) FACTOR times per epoch "
                              "(repeatable; the largest matching factor wins; with --caption-variants any caption "
                              "of the clip may match), e.g. 'sustained=3'")
+    parser.add_argument("--rhythm-input", action="store_true",
+                        help="riffusion-small: give the model a rhythm input (each clip's beat and bar phase), so "
+                             "tempo and beat come from a loop or a BPM while the prompt decides the sound; a "
+                             "fine-tune of a model without one starts from exactly that model")
+    parser.add_argument("--rhythm-drop-prob", type=float, default=0.2,
+                        help="with a rhythm input: share of clips trained without one (for free rhythm)")
     parser.add_argument("--export", default=None,
                         help="also copy the final model folder here (e.g. riffusion/models/riffusion-small-v1)")
     parser.set_defaults(_command=train)
@@ -60,6 +66,7 @@ def train(
     sample_every: int = 1000, sample_prompt: list[str] | None = None, seed: int = 0,
     mixed_precision: str = "no", device: str = "auto", threads: int | None = None, channels: str | None = None,
     export: str | None = None, caption_variants: bool = False, oversample: list[str] | None = None,
+    rhythm_input: bool = False, rhythm_drop_prob: float = 0.2,
 ) -> None:
     """Train as ``riffusion train --help`` says; prints a summary line at the end."""
     import shutil
@@ -79,13 +86,17 @@ def train(
             small_config["block_out_channels"] = [int(c) for c in channels.split(",")]
         except ValueError:
             raise ValueError(f"--channels must be comma-separated integers, got {channels!r}") from None
+    if rhythm_input:
+        from riffusion.rhythm import RHYTHM_FEATURES
+
+        small_config["rhythm_channels"] = RHYTHM_FEATURES
     config = TrainConfig(
         data_dir=data, output_dir=output_dir, model=model, lora_rank=lora_rank, max_steps=max_steps,
         batch_size=batch_size, learning_rate=learning_rate, warmup_steps=warmup_steps, ema_decay=ema_decay,
         uncond_prob=uncond_prob, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
         sample_every=sample_every, sample_prompts=tuple(sample_prompt or DEFAULT_SAMPLE_PROMPTS), seed=seed,
         mixed_precision=mixed_precision, device=device, small_config=small_config,
-        caption_variants=caption_variants, oversample=tuple(oversample or ()),
+        caption_variants=caption_variants, oversample=tuple(oversample or ()), rhythm_drop_prob=rhythm_drop_prob,
     )
     result = run(config, log=lambda m: print(m, file=sys.stderr))
     if export and not result.stopped:

@@ -5,20 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from riffusion.small.config import SMALL_IMAGE_WIDTH, SMALL_PARAMS  # the small models own their geometry
 from riffusion.spectrogram_params import SpectrogramParams
-
-#: The shipped small model's geometry: 22.05 kHz, one column per 20 ms, an 80 ms window (75 % overlap,
-#: an 1764-point FFT: cheap phase reconstruction), 64 mel rows over 0-10 kHz. 256 columns = 5.1 s.
-SMALL_PARAMS = SpectrogramParams(
-    sample_rate=22050,
-    step_size_ms=20,
-    window_duration_ms=80,
-    padded_duration_ms=80,
-    num_frequencies=64,
-    min_frequency=0,
-    max_frequency=10000,
-)
-SMALL_IMAGE_WIDTH = 256
 
 PRESETS: dict[str, tuple[SpectrogramParams, int]] = {
     "small": (SMALL_PARAMS, SMALL_IMAGE_WIDTH),

@@ -59,7 +59,7 @@ class SmallModelAdapter(ModelAdapter):
                  params: T.Optional[SpectrogramParams] = None, image_width: T.Optional[int] = None, seed: int = 0):
         from diffusers import UNet2DConditionModel
 
-        from riffusion import small_model as sm
+        from riffusion import small as sm
 
         self.init = Path(init) if init is not None else None
         if init is not None:
@@ -96,7 +96,7 @@ class SmallModelAdapter(ModelAdapter):
         self._encoder = None
 
     def encode_text(self, captions: T.Sequence[str]) -> torch.Tensor:
-        from riffusion import small_model as sm
+        from riffusion import small as sm
 
         if self._encoder is None:
             self._encoder = sm.load_sentence_encoder(self.config.max_text_tokens)
@@ -111,7 +111,7 @@ class SmallModelAdapter(ModelAdapter):
         return denoise(model, x_t, t, cond, patch_size=self.config.patch_size, rhythm=rhythm)
 
     def export(self, out_dir: Path, model, *, fp16: bool) -> None:
-        from riffusion.small_model import save_small_model
+        from riffusion.small import save_small_model
 
         save_small_model(out_dir, model, config=self.config, params=self.params,
                          scheduler_config=dict(self.noise_scheduler.config), fp16=fp16)
@@ -122,7 +122,7 @@ class SmallModelAdapter(ModelAdapter):
         model's when the geometry is the same (the jam and ``text-to-audio`` start from ``og_beat``)."""
         import shutil
 
-        from riffusion import small_model as sm
+        from riffusion import small as sm
 
         if (out_dir / "seed_images").is_dir():
             return
@@ -144,7 +144,7 @@ class SmallModelAdapter(ModelAdapter):
             return
 
     def pipeline(self, model):
-        from riffusion.small_model import SmallRiffusionPipeline
+        from riffusion.small import SmallRiffusionPipeline
 
         return SmallRiffusionPipeline(model, config=self.config, spectrogram_params=self.params,
                                       scheduler_config=dict(self.noise_scheduler.config), text_encoder=self._encoder,
@@ -289,7 +289,7 @@ def make_adapter(model: T.Optional[str], *, lora_rank: int = 0, small_config: T.
                  device: str = "cpu", seed: int = 0) -> ModelAdapter:
     """An adapter for ``model``: None or ``"riffusion-small"`` (from scratch), a riffusion-small folder or
     shipped name (fine-tune), or any id the loader reads (Stable Diffusion layout)."""
-    from riffusion import small_model as sm
+    from riffusion import small as sm
 
     if model in (None, "", "new", sm.MODEL_KIND):
         return SmallModelAdapter(None, config=small_config, params=params, image_width=image_width, seed=seed)

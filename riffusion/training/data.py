@@ -72,6 +72,26 @@ class SpectrogramImages:
         """Images of ``indices`` as float (B, 1, H, W) in [-1, 1]."""
         return self.pixels[list(indices)].float() / 127.5 - 1.0
 
+    def beat_grids(self, *, column_s: float) -> list:
+        """Each image's :class:`~riffusion.rhythm.BeatGrid` (None where it has no clear pulse): exact for
+        rendered MIDI (rows with ``tempo_bpm``, ``beats_per_bar``, ``start_s``), else estimated from the
+        image. Computed once."""
+        if getattr(self, "_grids", None) is None:
+            from riffusion.rhythm import estimate_beat_grid, grid_for_clip
+
+            self._grids = [grid_for_clip(row) or estimate_beat_grid(self.pixels[i, 0].numpy(), column_s=column_s)
+                           for i, row in enumerate(self.rows)]
+        return self._grids
+
+    def rhythm(self, indices: T.Sequence[int], *, column_s: float) -> torch.Tensor:
+        """Rhythm features (:func:`riffusion.rhythm.rhythm_features`) of ``indices``: (B, 4, W) float."""
+        from riffusion.rhythm import rhythm_features
+
+        grids = self.beat_grids(column_s=column_s)
+        width = self.pixels.shape[-1]
+        return torch.from_numpy(np.stack([rhythm_features(grids[i], num_columns=width, column_s=column_s)
+                                          for i in indices]))
+
 
 def _geometry(p: SpectrogramParams) -> tuple:
     return (p.sample_rate, p.stereo, p.step_size_ms, p.window_duration_ms, p.padded_duration_ms,

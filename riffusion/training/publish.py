@@ -34,10 +34,10 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
             log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps``, ``guidance``,
     ``denoising_gamma`` and ``guidance_min_timestep`` set the model's defaults in ``riffusion_model.json``
-    (see :class:`riffusion.small_model.SmallModelConfig`)."""
+    (see :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
-    from riffusion.small_model import SmallModelConfig, SmallRiffusionPipeline
+    from riffusion.small import SmallModelConfig, SmallRiffusionPipeline
     from riffusion.training.figures import loss_curve, spectrogram_grid
 
     run_dir, target = Path(run_dir), Path(target)

@@ -51,6 +51,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     uncond_prob: float = 0.1  # caption dropout, for classifier-free guidance
+    rhythm_drop_prob: float = 0.2  # models with a rhythm input: share of steps' clips trained without one
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al., 2023); 0 disables
     checkpoint_every: int = 250  # steps
     checkpoint_minutes: float = 5.0  # also checkpoint when this much wall time passed since the last one
@@ -89,6 +90,7 @@ class TrainConfig:
             "max_steps": self.max_steps >= 1, "batch_size": self.batch_size >= 1,
             "learning_rate": self.learning_rate > 0, "warmup_steps": self.warmup_steps >= 0,
             "ema_decay": 0 <= self.ema_decay < 1, "uncond_prob": 0 <= self.uncond_prob < 1,
+            "rhythm_drop_prob": 0 <= self.rhythm_drop_prob <= 1,
             "checkpoint_every": self.checkpoint_every >= 1, "keep_checkpoints": self.keep_checkpoints >= 1,
             "sample_every": self.sample_every >= 0, "lora_rank": self.lora_rank >= 0,
             "mixed_precision": self.mixed_precision in ("no", "fp16", "bf16"),
@@ -245,6 +247,10 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
     if len(order) != len(data):
         log(f"oversampling: {len(order)} draws per epoch for {len(data)} images ({', '.join(config.oversample)})")
     uncond = adapter.encode_text([""])[0]
+    column_s = adapter.params.step_size_ms / 1000.0
+    if adapter.rhythm_channels:
+        grids = data.beat_grids(column_s=column_s)
+        log(f"rhythm input: beat grids for {sum(g is not None for g in grids)} of {len(data)} images")
     model = adapter.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -336,9 +342,16 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
             lr = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            rhythm = None
+            if adapter.rhythm_channels:
+                # the clips' beat grids, or none (zeros) for a share of them, so the model also learns to
+                # choose a rhythm itself (text to audio without a loop)
+                rhythm = data.rhythm(indices, column_s=column_s)
+                keep = torch.rand(len(indices), generator=generator) >= config.rhythm_drop_prob
+                rhythm = (rhythm * keep[:, None, None]).to(accelerator.device)
             with accelerator.autocast():
                 pred = adapter.predict(model, x_t.to(accelerator.device), t.to(accelerator.device),
-                                       cond.to(accelerator.device))
+                                       cond.to(accelerator.device), rhythm=rhythm)
             per_sample = (pred.float() - target.to(pred.device)).pow(2).mean(dim=tuple(range(1, pred.ndim)))
             if config.min_snr_gamma > 0:
                 snr = alphas_cumprod[t] / (1 - alphas_cumprod[t]).clamp_min(1e-8)

@@ -181,7 +181,7 @@ def test_defaults_announce_a_small_models_own_guidance(in_process_server, tmp_pa
     """The jam asks for what the model was tuned with (riffusion-small's ``guidance_scale``), not 7."""
     import torch
 
-    from riffusion import small_model as sm
+    from riffusion import small as sm
     from riffusion.dataset.presets import SMALL_PARAMS
 
     torch.manual_seed(0)

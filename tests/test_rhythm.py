@@ -1,0 +1,108 @@
+"""Beat grids: their encoding as model input, their estimation from spectrogram images, dataset rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from riffusion.rhythm import (
+    RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, onset_envelope, rhythm_features,
+)
+
+COLUMN_S = 0.02
+
+
+def click_image(bpm: float, offset_s: float, *, columns: int = 256, height: int = 64) -> np.ndarray:
+    """A spectrogram image (grey values) of broadband clicks on a beat grid, decaying over ~100 ms."""
+    image = np.full((height, columns), 20.0)
+    times = np.arange(columns) * COLUMN_S
+    beat = 60.0 / bpm
+    since = np.mod(times - offset_s, beat)
+    image += 200.0 * np.exp(-since / 0.05)[None, :]
+    return image
+
+
+def test_features_are_phase_codes_of_the_beat_and_the_bar():
+    grid = BeatGrid(bpm=120, beats_per_bar=4, offset_s=0.1)
+    features = rhythm_features(grid, num_columns=256, column_s=COLUMN_S)
+    assert features.shape == (RHYTHM_FEATURES, 256) and features.dtype == np.float32
+    # a beat every 0.5 s = 25 columns, from column 5; a bar every 100 columns
+    assert features[0, 5] == pytest.approx(1.0) and features[1, 5] == pytest.approx(0.0, abs=1e-6)
+    assert features[0, 30] == pytest.approx(1.0) and features[0, 17] < -0.9
+    assert features[2, 5] == pytest.approx(1.0) and features[2, 105] == pytest.approx(1.0)
+    assert features[2, 30] == pytest.approx(0.0, abs=1e-6)  # a quarter of the bar later
+    np.testing.assert_allclose(features[0] ** 2 + features[1] ** 2, 1.0, atol=1e-6)
+
+
+def test_no_grid_and_no_metre_give_zero_rows():
+    assert not rhythm_features(None, num_columns=10, column_s=COLUMN_S).any()
+    free = rhythm_features(BeatGrid(bpm=90, beats_per_bar=None), num_columns=10, column_s=COLUMN_S)
+    assert free[:2].any() and not free[2:].any()
+
+
+@pytest.mark.parametrize("bad", [{"bpm": 10}, {"bpm": float("nan")}, {"bpm": True}, {"bpm": 120, "beats_per_bar": 0},
+                                 {"bpm": 120, "beats_per_bar": 2.5}, {"bpm": 120, "offset_s": float("inf")}])
+def test_invalid_grids_are_refused_naming_the_field(bad):
+    with pytest.raises(ValueError, match=next(k for k in ("offset_s", "beats_per_bar", "bpm") if k in bad)):
+        BeatGrid(**bad)
+
+
+def test_from_dict_round_trip_and_unknown_fields():
+    grid = BeatGrid(bpm=96.5, beats_per_bar=3, offset_s=0.25)
+    assert BeatGrid.from_dict(grid.to_dict()) == grid
+    with pytest.raises(ValueError, match="tempo"):
+        BeatGrid.from_dict({"bpm": 100, "tempo": 3})
+    with pytest.raises(ValueError, match="bpm"):
+        BeatGrid.from_dict({"beats_per_bar": 3})
+
+
+def test_shifted_grid_keeps_the_same_beats_in_absolute_time():
+    grid = BeatGrid(bpm=100, beats_per_bar=4, offset_s=0.3)
+    later = grid.shifted(1.0)
+    phase = grid.beat_phase(later.beat_times(5.0) + 1.0)
+    assert np.all(np.minimum(phase, 1 - phase) < 1e-9)
+
+
+@pytest.mark.parametrize("bpm,offset", [(120, 0.1), (90, 0.37), (140, 0.0), (75, 0.6)])
+def test_estimate_finds_tempo_and_phase_of_clicks(bpm, offset):
+    grid = estimate_beat_grid(click_image(bpm, offset), column_s=COLUMN_S)
+    assert grid is not None
+    assert grid.bpm == pytest.approx(bpm, rel=0.04)
+    # the phase: the estimated beats fall within 30 ms of the true ones
+    error = (grid.offset_s - offset) / grid.beat_s
+    assert abs(error - round(error)) * grid.beat_s < 0.03
+
+
+def test_estimate_with_a_known_tempo_only_finds_the_phase():
+    grid = estimate_beat_grid(click_image(100, 0.2), column_s=COLUMN_S, bpm=100, beats_per_bar=4)
+    assert grid.bpm == 100 and grid.beats_per_bar == 4
+    assert abs(grid.offset_s - 0.2) < 0.03
+
+
+def test_no_pulse_gives_none():
+    rng = np.random.default_rng(0)
+    assert estimate_beat_grid(np.full((64, 256), 80.0), column_s=COLUMN_S) is None
+    smooth = np.cumsum(rng.normal(size=(64, 256)), axis=1) * 0.01 + 100
+    assert estimate_beat_grid(smooth, column_s=COLUMN_S) is None
+
+
+def test_onset_envelope_and_beat_contrast():
+    image = click_image(120, 0.1)
+    envelope = onset_envelope(image)
+    assert envelope.shape == (256,) and envelope[0] == 0 and envelope.max() > 0
+    on = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.1), column_s=COLUMN_S)
+    off = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.35), column_s=COLUMN_S)
+    assert on > 0.9 and off < 0.1
+    with pytest.raises(ValueError, match="height, width"):
+        onset_envelope(np.zeros(10))
+
+
+def test_grid_of_a_rendered_clip_puts_downbeats_at_whole_bars_from_the_render_start():
+    row = {"tempo_bpm": 120.0, "beats_per_bar": 3, "start_s": 5.1}
+    grid = grid_for_clip(row)
+    bar_s = 1.5
+    # the render's downbeats are at 0, 1.5, 3, 4.5, 6 s: in the clip, 6 - 5.1 = 0.9 s
+    assert grid.offset_s == pytest.approx(0.9) and grid.beats_per_bar == 3
+    phase = grid.bar_phase(np.array([0.9 + bar_s]))[0]
+    assert min(phase, 1 - phase) < 1e-9
+    assert grid_for_clip({"tempo_bpm": 120.0, "start_s": 0.0}) is None  # a recording: no metre known
