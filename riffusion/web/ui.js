@@ -113,7 +113,9 @@ export class UI {
       html += `<div class="current" data-prompt="${escapeHtml(current)}">${escapeHtml(current)}</div>`;
     }
     if (html !== this.lastPrompts) { $("prompts").innerHTML = html; this.lastPrompts = html; }
-    $("up-next").textContent = jam.upNext ? `UP NEXT: ${jam.upNext}` : "UP NEXT: type a prompt and press Enter";
+    const upcoming = jam.upcomingPrompts;
+    $("up-next").textContent = upcoming.length
+      ? `UP NEXT: ${upcoming.join(", then ")}` : "UP NEXT: type a prompt and press Enter";
     $("status").textContent = statusText(jam);
     $("status").dataset.state = jam.state;
     if (!$("settings").hidden) this.fillDebug();

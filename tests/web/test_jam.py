@@ -90,6 +90,39 @@ def test_typed_prompt_makes_a_transition(open_page, jam_server):
     assert_continuous(reqs)
 
 
+# Samples, every 20 ms in the page, the UP NEXT line beside whether the transition to `prompt` has been
+# asked for and whether a clip of it is playing.
+SAMPLE_UP_NEXT = """prompt => {
+  window.__upNextSamples = [];
+  setInterval(() => {
+    const riff = window.__riff;
+    const playing = riff.clips.find((c) => c.counter === riff.playing);
+    window.__upNextSamples.push({
+      text: document.getElementById("up-next").textContent,
+      requested: riff.requests.some((r) => r.end.prompt === prompt),
+      arrived: !!playing && playing.transition && playing.end.prompt === prompt,
+    });
+  }, 20);
+}"""
+
+
+def test_typed_prompt_stays_up_next_until_it_plays(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server, play=False)  # paused with a full buffer: the transition comes clips later
+    page.page.wait_for_function("() => window.__riff.clips.length >= 2", timeout=120000)
+    type_prompt(page, "heavy metal")
+    page.page.evaluate(SAMPLE_UP_NEXT, "heavy metal")
+    page.page.click("#play")
+    page.wait_for("window.__upNextSamples.some(s => s.arrived)", timeout_s=150)
+    samples = page.page.evaluate("window.__upNextSamples")
+    before = samples[: next(i for i, s in enumerate(samples) if s["arrived"])]
+    assert all("heavy metal" in s["text"] for s in before), [s for s in before if "heavy metal" not in s["text"]][:3]
+    # The case that matters was seen: the transition asked for while an earlier clip still played.
+    assert sum(s["requested"] for s in before) >= 10, len(before)
+    assert page.riff("upcoming") == [] and page.riff("upNext") is None
+    page.wait_for("document.getElementById('up-next').textContent === 'UP NEXT: type a prompt and press Enter'")
+
+
 def test_second_prompt_before_rollover_replaces_the_first(open_page, jam_server):
     page = open_page()
     start(page, jam_server, play=False)  # paused: the buffer fills and no rollover can happen yet
