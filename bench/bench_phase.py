@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from riffusion import image as codec  # noqa: E402
-from riffusion import metrics, phase, spectral  # noqa: E402
+from riffusion import metrics, reconstruction, spectral  # noqa: E402
 from riffusion.audio import normalize_loudness, read_audio  # noqa: E402
 from riffusion.spectrogram_params import SpectrogramParams  # noqa: E402
 
@@ -109,15 +109,17 @@ def baseline(image, generator: torch.Generator, original: np.ndarray | None = No
     return torch.istft(linear * angles, n_fft, hop, win, window, center=True, length=length)
 
 
-def ours(name: str, num_iters, reduced_rate: bool = True):
+def ours(name: str, n_iter, reduced_rate: bool = True):
+    method = reconstruction.PhaseMethod(name).with_n_iter(n_iter)
+
     def run(image, generator: torch.Generator, original: np.ndarray | None = None) -> torch.Tensor:
-        return spectral.mel_to_waveform(decode(image), PARAMS, phase=name, num_iters=num_iters, generator=generator,
+        return spectral.mel_to_waveform(decode(image), PARAMS, phase=method, generator=generator,
                                         reduced_rate=reduced_rate)
 
     return run
 
 
-def oracle(num_iters: int):
+def oracle(n_iter: int):
     """Not a method (it needs the music the image came from): the true STFT magnitude, at the inverse mel's
     level, through ``"pghi+griffin-lim"``. What phase retrieval reaches when the magnitude is not the
     problem: a ceiling for every method that starts from an inverse mel."""
@@ -126,9 +128,9 @@ def oracle(num_iters: int):
         estimate = spectral.mel_to_linear(decode(image), PARAMS)
         true = spectral.waveform_to_stft_magnitude(original, PARAMS)
         true = true * (estimate.sum() / true.sum().clamp_min(1e-30))
-        return phase.reconstruct_waveform(true, n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_length,
-                                          win_length=PARAMS.win_length, method="pghi+griffin-lim",
-                                          num_iters=num_iters)
+        return reconstruction.reconstruct_waveform(true, n_fft=PARAMS.n_fft, hop_length=PARAMS.hop_length,
+                                                   win_length=PARAMS.win_length,
+                                                   phase=reconstruction.PhaseMethod("pghi+griffin-lim", n_iter))
 
     return run
 
@@ -259,9 +261,9 @@ def main(argv=None) -> int:
         clips = load_clips(tracks, args.clips)
         methods = [(BASELINE, baseline), ("griffin-lim (32)", ours("griffin-lim", None)), ("pghi", ours("pghi", 0))]
         methods += [(f"pghi+griffin-lim ({n})", ours("pghi+griffin-lim", n)) for n in args.iters]
-        methods += [(f"mel-griffin-lim ({phase.MEL_GL_WARMUP_ITERS} + {n})", ours("mel-griffin-lim", n))
+        methods += [(f"mel-griffin-lim ({reconstruction.MEL_GL_WARMUP_ITERS} + {n})", ours("mel-griffin-lim", n))
                     for n in args.mel_iters]
-        methods.append((f"default = {phase.DEFAULT_METHOD} ({phase.MEL_GL_WARMUP_ITERS} + {phase.MEL_GL_ITERS})",
+        methods.append((f"default = {reconstruction.DEFAULT_METHOD} ({reconstruction.MEL_GL_WARMUP_ITERS} + {reconstruction.MEL_GL_ITERS})",
                         ours("default", None)))
         methods.append(("default at 44.1 kHz throughout", ours("default", None, reduced_rate=False)))
         methods += [(f"oracle |STFT| + pghi+griffin-lim ({n})", oracle(n)) for n in args.oracle]

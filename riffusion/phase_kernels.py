@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 PARALLEL_LOCK = threading.Lock()
-"""Held around every call of a parallel kernel here (``riffusion.phase._launch``): numba's fallback
+"""Held around every call of a parallel kernel here (:func:`riffusion.kernel_launch.launch`): numba's fallback
 thread pool ("workqueue", used where no OpenMP or TBB runtime is found) aborts the process when two
 threads launch kernels at once, and a server may reconstruct two clips at a time. The kernels take
 milliseconds; the wait is short."""
@@ -170,7 +170,7 @@ def mel_constrained_update(
     For each frame (row): the consistent spectrum's magnitude ``|rebuilt|``, its mel projection, the
     ratio ``goal / mel``, spread back to per-bin gains; then ``out = a * |rebuilt| * gain / |a|`` with
     the momentum-extrapolated ``a = rebuilt - alpha * previous``. The same arithmetic as the torch path
-    of :func:`riffusion.phase.mel_griffin_lim` in one pass over memory instead of about ten.
+    of :func:`riffusion.reconstruction.mel_griffin_lim` in one pass over memory instead of about ten.
 
     Parameters
     ----------

@@ -14,10 +14,13 @@ import typing as T
 import numpy as np
 import torch
 
-from riffusion.phase import _sparse_csr, _support
 from riffusion.spectrogram_params import SpectrogramParams
+from riffusion.stft import hann_window, occupied_bins, sparse_csr
 
 ArrayLike = T.Union[np.ndarray, torch.Tensor]
+
+if T.TYPE_CHECKING:
+    from riffusion.reconstruction import PhaseMethod
 
 
 # Slaney's scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic above.
@@ -138,14 +141,8 @@ def _as_tensor(x: ArrayLike, device: T.Optional[T.Union[str, torch.device]] = No
     return tensor.to(device) if device is not None else tensor
 
 
-@functools.lru_cache(maxsize=16)
-def _hann(win_length: int, device: str) -> torch.Tensor:
-    return torch.hann_window(win_length, device=device)
-
-
-def stft_window(win_length: int, *, device: T.Union[str, torch.device] = "cpu") -> torch.Tensor:
-    """Periodic Hann window of ``win_length`` samples (cached per device; read-only)."""
-    return _hann(int(win_length), str(torch.device(device)))
+stft_window = hann_window
+"""The analysis window: :func:`riffusion.stft.hann_window`."""
 
 
 def waveform_to_stft_magnitude(waveform: ArrayLike, params: SpectrogramParams) -> torch.Tensor:
@@ -177,7 +174,7 @@ def waveform_to_stft_magnitude(waveform: ArrayLike, params: SpectrogramParams) -
         n_fft=params.n_fft,
         hop_length=params.hop_length,
         win_length=params.win_length,
-        window=stft_window(params.win_length, device=x.device),
+        window=hann_window(params.win_length, device=x.device),
         center=True,
         pad_mode=pad_mode,
         onesided=True,
@@ -231,7 +228,7 @@ class _InverseMel(T.NamedTuple):
 @functools.lru_cache(maxsize=8)
 def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     fb = mel_matrix(params).to(torch.float64)
-    support = _support(fb.sum(0))
+    support = occupied_bins(fb.sum(0))
     operator = torch.linalg.pinv(fb[:, :support]).to(torch.float32).to(device)
     dense = fb[:, :support]
     weight = dense.sum(0)
@@ -242,7 +239,7 @@ def _inverse_mel(params: SpectrogramParams, device: str) -> _InverseMel:
     left = (right - 1).clamp_(min=0)
     source = torch.where((unseen - seen[left]).abs() < (seen[right] - unseen).abs(), seen[left], seen[right])
     return _InverseMel(
-        operator, support, fb.shape[1], _sparse_csr(dense, device), _sparse_csr(dense.T, device),
+        operator, support, fb.shape[1], sparse_csr(dense, device), sparse_csr(dense.T, device),
         unseen.to(device), source.to(device),
     )
 
@@ -307,44 +304,49 @@ def mel_to_waveform(
     mel: ArrayLike,
     params: SpectrogramParams,
     *,
-    phase: str = "default",
-    num_iters: T.Optional[int] = None,
+    phase: T.Union["PhaseMethod", str] = "default",
     generator: T.Optional[torch.Generator] = None,
     reduced_rate: bool = True,
+    num_iters: T.Optional[int] = None,
 ) -> torch.Tensor:
     """Synthesise audio from a mel magnitude spectrogram.
 
-    Inverse mel (:func:`mel_to_linear`), then phase reconstruction by ``phase`` (see
-    :mod:`riffusion.phase`); the default refines against ``mel`` itself (``"mel-griffin-lim"``).
+    Inverse mel (:func:`mel_to_linear`), then phase reconstruction
+    (:func:`riffusion.reconstruction.reconstruct_waveform`); the default refines against ``mel`` itself
+    (``"mel-griffin-lim"``).
 
     Parameters
     ----------
     mel : array-like, shape (channels, num_frequencies, frames)
     params : SpectrogramParams
-    phase : str, keyword-only
-        Phase reconstruction method name (``"default"``, ``"griffin-lim"``, ``"pghi"``, ...).
-    num_iters : int, optional
-        Iterations for iterative methods (default: the method's own).
+    phase : PhaseMethod or str, keyword-only
+        Phase reconstruction method and its iterations (:class:`riffusion.reconstruction.PhaseMethod`;
+        text such as ``"griffin-lim"`` or ``"mel-griffin-lim:96"`` is parsed by its ``parse``).
     generator : torch.Generator, optional
         Source of randomness for methods that start from random phase: same seed, same audio.
     reduced_rate : bool
         Let the PGHI-based methods work at the lowest sample rate that holds the mel range (see
-        :func:`riffusion.phase.reconstruct_waveform`); ``False``: at ``params.sample_rate`` throughout.
+        :func:`riffusion.reconstruction.reconstruct_waveform`); ``False``: at ``params.sample_rate``
+        throughout.
+    num_iters : int, optional
+        The converters' keyword for the iterations of an iterative method, folded into ``phase`` here
+        (:meth:`riffusion.reconstruction.PhaseMethod.with_n_iter`; must agree with a count ``phase``
+        carries, and is ignored by a method that does not iterate). Prefer ``phase``'s own count.
 
     Returns
     -------
     torch.Tensor, shape (channels, hop_length * (frames - 1)), float32, in the units of ``mel``
     """
-    from riffusion.phase import reconstruct_waveform
+    from riffusion.reconstruction import PhaseMethod, reconstruct_waveform
 
+    phase = PhaseMethod.parse(phase).with_n_iter(num_iters)
     linear = mel_to_linear(mel, params)
     return reconstruct_waveform(
         linear,
         n_fft=params.n_fft,
         hop_length=params.hop_length,
         win_length=params.win_length,
-        method=phase,
-        num_iters=num_iters,
+        phase=phase,
         generator=generator,
         length=params.num_samples(linear.shape[-1]),
         mel=mel,

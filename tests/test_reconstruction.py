@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from riffusion import phase, spectral
+from riffusion import kernel_launch, reconstruction, spectral
+from riffusion import stft as dsp
+from riffusion.reconstruction import PhaseMethod
 from riffusion.metrics import mel_consistency
 from riffusion.metrics import spectral_convergence
 from riffusion.spectrogram_params import SpectrogramParams
@@ -44,23 +46,23 @@ def consistency_db(waveform, magnitude):
     return spectral_convergence(rebuilt, magnitude)
 
 
-@pytest.mark.parametrize("method", [*phase.METHODS, "default"])
+@pytest.mark.parametrize("method", [*reconstruction.METHODS, "default"])
 def test_contract_shape_length_dtype(method, magnitude):
     batch = torch.stack([magnitude, magnitude])  # (clips, channels, bins, frames)
-    out = phase.reconstruct_waveform(batch, **GEOMETRY, method=method, generator=torch.Generator().manual_seed(1))
+    out = reconstruction.reconstruct_waveform(batch, **GEOMETRY, phase=method, generator=torch.Generator().manual_seed(1))
     frames = magnitude.shape[-1]
     assert out.shape == (2, 2, HOP * (frames - 1))
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
-    custom = phase.reconstruct_waveform(magnitude[0], **GEOMETRY, method=method, length=12345, num_iters=2)
+    custom = reconstruction.reconstruct_waveform(magnitude[0], **GEOMETRY, phase=PhaseMethod(method).with_n_iter(2), length=12345)
     assert custom.shape == (12345,)
 
 
-@pytest.mark.parametrize("method", [*phase.METHODS, "default"])
+@pytest.mark.parametrize("method", [*reconstruction.METHODS, "default"])
 def test_deterministic_with_generator(method, magnitude):
     def run(seed):
-        return phase.reconstruct_waveform(
-            magnitude, **GEOMETRY, method=method, num_iters=4, generator=torch.Generator().manual_seed(seed)
+        return reconstruction.reconstruct_waveform(
+            magnitude, **GEOMETRY, phase=PhaseMethod(method).with_n_iter(4), generator=torch.Generator().manual_seed(seed)
         )
 
     assert torch.equal(run(3), run(3))
@@ -68,8 +70,8 @@ def test_deterministic_with_generator(method, magnitude):
 
 def test_griffin_lim_depends_on_seed_and_pghi_does_not(magnitude):
     def run(method, seed):
-        return phase.reconstruct_waveform(
-            magnitude, **GEOMETRY, method=method, num_iters=2, generator=torch.Generator().manual_seed(seed)
+        return reconstruction.reconstruct_waveform(
+            magnitude, **GEOMETRY, phase=PhaseMethod(method, 2), generator=torch.Generator().manual_seed(seed)
         )
 
     assert not torch.equal(run("griffin-lim", 0), run("griffin-lim", 1))
@@ -81,15 +83,15 @@ def test_griffin_lim_depends_on_seed_and_pghi_does_not(magnitude):
     [("griffin-lim", -18.0), ("pghi", -18.0), ("pghi+griffin-lim", -27.0), ("default", -27.0)],
 )
 def test_consistency_floor_on_known_phase_signal(method, floor_db, signal, magnitude):
-    out = phase.reconstruct_waveform(
-        magnitude, **GEOMETRY, method=method, generator=torch.Generator().manual_seed(0), length=signal.shape[-1]
+    out = reconstruction.reconstruct_waveform(
+        magnitude, **GEOMETRY, phase=method, generator=torch.Generator().manual_seed(0), length=signal.shape[-1]
     )
     assert consistency_db(out, magnitude) < floor_db
 
 
 def test_pghi_beats_random_phase_without_iterations(magnitude):
-    pghi_out = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi")
-    random_out = phase.griffin_lim(magnitude, **GEOMETRY, num_iters=0, generator=torch.Generator().manual_seed(0))
+    pghi_out = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase="pghi")
+    random_out = reconstruction.griffin_lim(magnitude, **GEOMETRY, n_iter=0, generator=torch.Generator().manual_seed(0))
     assert consistency_db(pghi_out, magnitude) < consistency_db(random_out, magnitude) - 10.0
 
 
@@ -100,7 +102,7 @@ def test_pghi_on_a_stationary_tone_is_close(causal, floor_db):
     t = torch.arange(RATE) / RATE
     tone = torch.sin(2 * math.pi * 500 * t)[None]
     mag = stft(tone).abs()
-    out = phase.griffin_lim(mag, **GEOMETRY, num_iters=0, init_phase=phase.pghi(mag, **GEOMETRY, causal=causal))
+    out = reconstruction.griffin_lim(mag, **GEOMETRY, n_iter=0, init_phase=reconstruction.pghi(mag, **GEOMETRY, causal=causal))
     assert consistency_db(out, mag) < floor_db
 
 
@@ -115,9 +117,9 @@ def test_offline_heap_order_beats_the_causal_one_on_plucked_notes():
     mag = stft(x[None]).abs()
     scores = {}
     for causal in (True, False):
-        init = phase.pghi(mag, **GEOMETRY, causal=causal)
+        init = reconstruction.pghi(mag, **GEOMETRY, causal=causal)
         for iters in (0, 16):
-            out = phase.griffin_lim(mag, **GEOMETRY, num_iters=iters, init_phase=init)
+            out = reconstruction.griffin_lim(mag, **GEOMETRY, n_iter=iters, init_phase=init)
             scores[causal, iters] = consistency_db(out, mag)
     assert scores[False, 0] < scores[True, 0] - 0.4  # measured -13.1 vs -12.3 dB
     assert scores[False, 16] < scores[True, 16] - 1.0  # measured -35.3 vs -33.4 dB
@@ -145,18 +147,18 @@ def test_pghi_keeps_a_dc_offset_real():
     t = torch.arange(RATE) / RATE
     x = (0.4 + 0.3 * torch.sin(2 * math.pi * 500 * t))[None]
     mag = stft(x).abs()
-    phi = phase.pghi(mag, **GEOMETRY)
+    phi = reconstruction.pghi(mag, **GEOMETRY)
     dc = torch.polar(torch.ones(()), phi[0, 0])
     assert float((dc.imag.abs()).max()) < 1e-3  # real: phase 0 or pi, in every frame
-    out = phase.reconstruct_waveform(mag, **GEOMETRY, method="pghi")
+    out = reconstruction.reconstruct_waveform(mag, **GEOMETRY, phase="pghi")
     assert consistency_db(out, mag) < -20.0
 
 
 @pytest.mark.parametrize("compact", [False, True])
 def test_true_phase_gives_back_the_signal(signal, compact):
     spectrum = stft(signal)
-    out = phase.griffin_lim(
-        spectrum.abs(), **GEOMETRY, num_iters=0, init_phase=spectrum.angle(), compact=compact, length=signal.shape[-1]
+    out = reconstruction.griffin_lim(
+        spectrum.abs(), **GEOMETRY, n_iter=0, init_phase=spectrum.angle(), compact=compact, length=signal.shape[-1]
     )
     assert torch.allclose(out, signal, atol=1e-4)
 
@@ -164,54 +166,75 @@ def test_true_phase_gives_back_the_signal(signal, compact):
 def test_riffusion_geometry_round_trip():
     """The default spectrogram geometry (n_fft 17640, window 4410, hop 441) on 0.5 s of audio."""
     p = SpectrogramParams()
-    assert phase.compact_geometry(p.n_fft, p.win_length) == (4410, 4)
+    assert dsp.compact_geometry(p.n_fft, p.win_length) == (4410, 4)
     t = torch.arange(p.hop_length * 50) / p.sample_rate
     x = torch.sin(2 * math.pi * 220 * t)[None] + 0.3 * torch.sin(2 * math.pi * 1320 * t)[None]
     spectrum = stft(x, p.n_fft, p.hop_length, p.win_length)
-    exact = phase.griffin_lim(
-        spectrum.abs(), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, num_iters=0,
+    exact = reconstruction.griffin_lim(
+        spectrum.abs(), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, n_iter=0,
         init_phase=spectrum.angle(), compact=True, length=x.shape[-1],
     )
     assert torch.allclose(exact, x, atol=1e-4)
-    out = phase.reconstruct_waveform(spectrum.abs(), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length)
+    out = reconstruction.reconstruct_waveform(spectrum.abs(), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length)
     assert out.shape == (1, p.hop_length * (spectrum.shape[-1] - 1))
     assert torch.isfinite(out).all()
 
 
-def test_compact_geometry_without_padding():
-    assert phase.compact_geometry(512, 512) == (512, 1)
-    assert phase.compact_geometry(1024, 256) == (256, 4)
-
-
 def test_silent_input_is_silent_and_finite():
-    out = phase.reconstruct_waveform(torch.zeros(N_FFT // 2 + 1, 20), **GEOMETRY)
+    out = reconstruction.reconstruct_waveform(torch.zeros(N_FFT // 2 + 1, 20), **GEOMETRY)
     assert torch.isfinite(out).all() and float(out.abs().max()) == 0.0
 
 
 def test_methods_registry_and_default():
-    assert {"griffin-lim", "pghi", "pghi+griffin-lim"} <= set(phase.METHODS)
-    assert phase.DEFAULT_METHOD in phase.MEL_METHODS and phase.LINEAR_DEFAULT_METHOD in phase.METHODS
-    assert phase.method_names()[-1] == "default" and "mel-griffin-lim" in phase.method_names()
+    assert {"griffin-lim", "pghi", "pghi+griffin-lim"} <= set(reconstruction.METHODS)
+    assert reconstruction.DEFAULT_METHOD in reconstruction.MEL_METHODS and reconstruction.LINEAR_DEFAULT_METHOD in reconstruction.METHODS
+    assert reconstruction.method_names()[-1] == "default" and "mel-griffin-lim" in reconstruction.method_names()
 
 
 def test_unknown_method_names_the_choices(magnitude):
     with pytest.raises(ValueError, match=r"unknown phase method 'wavenet'.*griffin-lim.*pghi"):
-        phase.reconstruct_waveform(magnitude, **GEOMETRY, method="wavenet")
+        reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase="wavenet")
 
 
 def test_method_spec_carries_iterations():
-    assert phase.parse_method("mel-griffin-lim:96") == ("mel-griffin-lim", 96)
-    assert phase.parse_method("default:0") == ("default", 0)
-    assert phase.parse_method("pghi") == ("pghi", None)
-    assert all(phase.parse_method(name) == (name, None) for name in phase.method_names())
+    assert PhaseMethod.parse("mel-griffin-lim:96") == PhaseMethod("mel-griffin-lim", 96)
+    assert PhaseMethod.parse("default:0") == PhaseMethod("default", 0)
+    assert PhaseMethod.parse("pghi") == PhaseMethod("pghi", None)
+    assert all(PhaseMethod.parse(name) == PhaseMethod(name) for name in reconstruction.method_names())
+    assert str(PhaseMethod.parse("mel-griffin-lim:96")) == "mel-griffin-lim:96" and str(PhaseMethod()) == "default"
+    method = PhaseMethod("griffin-lim", 8)
+    assert PhaseMethod.parse(method) is method  # a parsed value passes through unparsed
 
 
-def test_method_spec_iterations_are_num_iters(magnitude):
-    spec = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3")
-    keyword = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim", num_iters=3)
-    default = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim")
-    assert torch.equal(spec, keyword) and not torch.equal(spec, default)
-    same = phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3", num_iters=3)
+def test_phase_method_resolves_default_and_sets_iterations():
+    assert PhaseMethod().resolve(mel_known=True) == PhaseMethod(reconstruction.DEFAULT_METHOD)
+    assert PhaseMethod("default", 5).resolve(mel_known=False) == PhaseMethod(reconstruction.LINEAR_DEFAULT_METHOD, 5)
+    assert PhaseMethod("pghi").resolve(mel_known=True) == PhaseMethod("pghi")
+    assert PhaseMethod("griffin-lim").with_n_iter(7) == PhaseMethod("griffin-lim", 7)
+    assert PhaseMethod("griffin-lim", 7).with_n_iter(None) == PhaseMethod("griffin-lim", 7)
+    assert PhaseMethod("pghi").with_n_iter(7) == PhaseMethod("pghi")  # nothing to iterate: unchanged
+
+
+@pytest.mark.parametrize(
+    "name, n_iter, match",
+    [
+        ("wavenet", None, "unknown phase method 'wavenet'; expected one of griffin-lim, pghi"),
+        ("pghi", 3, "'pghi' does not iterate"),
+        ("griffin-lim", -1, "non-negative integer, got -1"),
+        ("griffin-lim", 2.5, "non-negative integer, got 2.5"),
+    ],
+)
+def test_bad_phase_method_is_a_clear_error(name, n_iter, match):
+    with pytest.raises(ValueError, match=match):
+        PhaseMethod(name, n_iter)
+
+
+def test_method_spec_iterations_are_n_iter(magnitude):
+    spec = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase="pghi+griffin-lim:3")
+    typed = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase=PhaseMethod("pghi+griffin-lim", n_iter=3))
+    default = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase="pghi+griffin-lim")
+    assert torch.equal(spec, typed) and not torch.equal(spec, default)
+    same = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase=PhaseMethod.parse("pghi+griffin-lim:3").with_n_iter(3))
     assert torch.equal(same, spec)
 
 
@@ -229,12 +252,14 @@ def test_method_spec_iterations_are_num_iters(magnitude):
 )
 def test_bad_method_spec_is_a_clear_error(spec, match):
     with pytest.raises(ValueError, match=match):
-        phase.parse_method(spec)
+        PhaseMethod.parse(spec)
 
 
-def test_method_spec_and_num_iters_must_agree(magnitude):
-    with pytest.raises(ValueError, match="sets 3 iterations but num_iters=5"):
-        phase.reconstruct_waveform(magnitude, **GEOMETRY, method="pghi+griffin-lim:3", num_iters=5)
+def test_method_spec_and_n_iter_must_agree(mel):
+    with pytest.raises(ValueError, match="sets 3 iterations but n_iter=5"):
+        PhaseMethod.parse("pghi+griffin-lim:3").with_n_iter(5)
+    with pytest.raises(ValueError, match="sets 3 iterations but n_iter=5"):  # the converters' keyword
+        spectral.mel_to_waveform(mel, MEL_PARAMS, phase="pghi+griffin-lim:3", num_iters=5)
 
 
 @pytest.mark.parametrize(
@@ -248,40 +273,40 @@ def test_method_spec_and_num_iters_must_agree(magnitude):
 )
 def test_bad_magnitude_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
-        phase.reconstruct_waveform(bad, **GEOMETRY)
+        reconstruction.reconstruct_waveform(bad, **GEOMETRY)
 
 
 def test_bad_options_are_clear_errors(magnitude):
-    with pytest.raises(ValueError, match="num_iters"):
-        phase.reconstruct_waveform(magnitude, **GEOMETRY, num_iters=-1)
+    with pytest.raises(ValueError, match="n_iter"):
+        reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase=PhaseMethod("default", -1))
     with pytest.raises(ValueError, match="length"):
-        phase.reconstruct_waveform(magnitude, **GEOMETRY, length=0)
+        reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, length=0)
     with pytest.raises(ValueError, match="win_length"):
-        phase.reconstruct_waveform(magnitude, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT + 1)
+        reconstruction.reconstruct_waveform(magnitude, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT + 1)
     with pytest.raises(ValueError, match="momentum"):
-        phase.griffin_lim(magnitude, **GEOMETRY, momentum=1.0)
+        reconstruction.griffin_lim(magnitude, **GEOMETRY, momentum=1.0)
     with pytest.raises(ValueError, match="tolerance"):
-        phase.pghi(magnitude, **GEOMETRY, tolerance=0.0)
+        reconstruction.pghi(magnitude, **GEOMETRY, tolerance=0.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("method", list(phase.METHODS))
+@pytest.mark.parametrize("method", list(reconstruction.METHODS))
 def test_gpu_matches_cpu_contract(method, magnitude):
-    out = phase.reconstruct_waveform(
-        magnitude.cuda(), **GEOMETRY, method=method, generator=torch.Generator("cuda").manual_seed(0)
+    out = reconstruction.reconstruct_waveform(
+        magnitude.cuda(), **GEOMETRY, phase=method, generator=torch.Generator("cuda").manual_seed(0)
     )
     assert out.device.type == "cuda" and torch.isfinite(out).all()
     assert consistency_db(out.cpu(), magnitude) < -15.0
 
 
 @pytest.mark.parametrize("n_fft, win, hop", [(999, 301, 100), (1000, 300, 128), (512, 512, 128)])
-@pytest.mark.parametrize("method", list(phase.METHODS))
+@pytest.mark.parametrize("method", list(reconstruction.METHODS))
 def test_other_geometries(n_fft, win, hop, method, signal):
     """Odd FFT sizes, hops that do not divide the FFT size, no zero padding."""
     x = signal[:1, :8000]
     mag = stft(x, n_fft, hop, win).abs()
-    out = phase.reconstruct_waveform(
-        mag, n_fft=n_fft, hop_length=hop, win_length=win, method=method, length=8000,
+    out = reconstruction.reconstruct_waveform(
+        mag, n_fft=n_fft, hop_length=hop, win_length=win, phase=method, length=8000,
         generator=torch.Generator().manual_seed(0),
     )
     assert out.shape == (1, 8000) and torch.isfinite(out).all()
@@ -309,27 +334,27 @@ def test_mel_griffin_lim_contract(mel):
     basis = spectral.mel_matrix(MEL_PARAMS)
     init = torch.zeros(2, 3, HOP * (mel.shape[-1] - 1)).normal_(generator=torch.Generator().manual_seed(0))
     batch = torch.stack([mel, mel, mel], 1)  # (channels, clips, n_mels, frames)
-    out = phase.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, num_iters=3)
+    out = reconstruction.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, n_iter=3)
     assert out.shape == init.shape and out.dtype == torch.float32 and torch.isfinite(out).all()
-    again = phase.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, num_iters=3)
+    again = reconstruction.mel_griffin_lim(batch, basis, **GEOMETRY, init=init, n_iter=3)
     assert torch.equal(out, again)  # deterministic: no randomness of its own
-    assert phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init[:, 0], length=999).shape == (2, 999)
+    assert reconstruction.mel_griffin_lim(mel, basis, **GEOMETRY, init=init[:, 0], length=999).shape == (2, 999)
 
 
 def test_mel_griffin_lim_errors(mel):
     basis = spectral.mel_matrix(MEL_PARAMS)
     init = torch.zeros(2, HOP * (mel.shape[-1] - 1))
     with pytest.raises(ValueError, match="mel_basis"):
-        phase.mel_griffin_lim(mel, basis[:, :-1], **GEOMETRY, init=init)
-    with pytest.raises(ValueError, match="num_iters"):
-        phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, num_iters=-1)
+        reconstruction.mel_griffin_lim(mel, basis[:, :-1], **GEOMETRY, init=init)
+    with pytest.raises(ValueError, match="n_iter"):
+        reconstruction.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, n_iter=-1)
     with pytest.raises(ValueError, match="momentum"):
-        phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, momentum=1.0)
+        reconstruction.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, momentum=1.0)
     linear = spectral.mel_to_linear(mel, MEL_PARAMS)
     with pytest.raises(ValueError, match="needs the mel spectrogram"):
-        phase.reconstruct_waveform(linear, **GEOMETRY, method="mel-griffin-lim")
+        reconstruction.reconstruct_waveform(linear, **GEOMETRY, phase="mel-griffin-lim")
     with pytest.raises(ValueError, match="frames"):
-        phase.reconstruct_waveform(linear, **GEOMETRY, method="mel-griffin-lim", mel=mel[..., :-1], mel_basis=basis)
+        reconstruction.reconstruct_waveform(linear, **GEOMETRY, phase="mel-griffin-lim", mel=mel[..., :-1], mel_basis=basis)
 
 
 def test_mel_griffin_lim_is_more_consistent_with_the_mel(signal, mel):
@@ -354,26 +379,9 @@ def test_mel_griffin_lim_is_more_consistent_with_the_mel(signal, mel):
 def test_mel_griffin_lim_other_geometries(params, signal):
     x = signal[:1, : params.sample_rate]
     mel = spectral.waveform_to_mel(x, params)
-    out = spectral.mel_to_waveform(mel, params, num_iters=4)
+    out = spectral.mel_to_waveform(mel, params, phase="default:4")
     assert out.shape == (1, params.num_samples(mel.shape[-1])) and torch.isfinite(out).all()
     assert mel_consistency(out, mel, params) < -12.0
-
-
-@pytest.mark.parametrize("n_fft,hop,win", [(1764, 441, 1764), (8820, 441, 4410), (1000, 100, 300), (512, 128, 400)])
-def test_internal_stft_matches_torch(n_fft, hop, win):
-    """The frames-major STFT the methods iterate with gives torch.stft / torch.istft's values, zero-padded
-    windows (whose overlap-add skips the padding) included."""
-    from riffusion.phase import _stft
-
-    x = torch.randn(2, hop * 60, generator=torch.Generator().manual_seed(0))
-    window = torch.hann_window(win)
-    expected = torch.stft(x, n_fft, hop, win, window, center=True, pad_mode="reflect", return_complex=True)
-    stft = _stft(n_fft, hop, win, "cpu")
-    spectrum = stft.forward(x)
-    torch.testing.assert_close(spectrum, expected.transpose(1, 2), atol=1e-3, rtol=1e-4)
-    noisy = spectrum + 0.1 * torch.randn_like(spectrum)  # not a consistent spectrum: tests the overlap-add
-    want = torch.istft(noisy.transpose(1, 2), n_fft, hop, win, window, center=True, length=x.shape[-1])
-    torch.testing.assert_close(stft.inverse(noisy, x.shape[-1]), want, atol=1e-4, rtol=1e-4)
 
 
 # --- a lower sample rate for band-limited spectra ----------------------------------------------------------
@@ -383,35 +391,7 @@ BAND_PARAMS = SpectrogramParams(sample_rate=16000, step_size_ms=10, window_durat
                                 num_frequencies=64, max_frequency=4000)
 
 
-def test_reduced_rate_geometry_keeps_frames_and_bin_frequencies():
-    p = SpectrogramParams()
-    geometry = phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, 4001)  # bins up to 10 kHz
-    assert geometry == (8400, 210, 2100)  # 21 kHz: 10 ms hops, 100 ms window, 2.5 Hz bins, as at 44.1 kHz
-    n, hop, win = geometry
-    rate = p.sample_rate * hop / p.hop_length
-    assert rate / n == p.sample_rate / p.n_fft and win / rate == p.win_length / p.sample_rate
-    assert n // 2 + 1 >= 4001
-    # nothing to gain: the full band is used, or the saving is under 10 % (riffusion-small-v1's 64 mels)
-    assert phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, p.n_fft // 2 + 1) is None
-    assert phase.reduced_rate_geometry(1764, 441, 1764, 801) is None
-
-
-def test_upsample_is_band_limited_interpolation():
-    from riffusion.phase import _upsample
-
-    frames, hop, hop_out = 40, 30, 64  # 3 kHz -> 6.4 kHz
-    t_in = torch.arange(hop * (frames - 1), dtype=torch.float64) / 3000
-    t_out = torch.arange(hop_out * (frames - 1), dtype=torch.float64) / 6400
-    tone = lambda t: torch.sin(2 * math.pi * 440 * t) + 0.5 * torch.cos(2 * math.pi * 1234 * t)  # noqa: E731
-    out = _upsample(tone(t_in)[None].float(), hop, hop_out, frames)
-    assert out.shape == (1, hop_out * (frames - 1))
-    error = (out[0] - tone(t_out).float()).abs()
-    # exact up to the ends, which are extended (odd reflection) and ring for a few ms
-    assert float(error[hop_out : -hop_out].max()) < 2e-3
-    assert float(error[len(error) // 4 : -len(error) // 4].max()) < 1e-4
-
-
-@pytest.mark.parametrize("method", sorted(phase.REDUCED_RATE_METHODS))
+@pytest.mark.parametrize("method", sorted(reconstruction.REDUCED_RATE_METHODS))
 def test_reduced_rate_matches_the_full_rate(method, signal):
     """Same shape, level and consistency as at the input rate, for a band-limited spectrogram."""
     p = BAND_PARAMS
@@ -419,12 +399,12 @@ def test_reduced_rate_matches_the_full_rate(method, signal):
     mel = spectral.waveform_to_mel(x, p)
     linear = spectral.mel_to_linear(mel, p)
     basis = spectral.mel_matrix(p)
-    bins = phase._support(basis.sum(0))
-    assert phase.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, bins) is not None
-    kwargs = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, method=method, num_iters=6,
+    bins = dsp.occupied_bins(basis.sum(0))
+    assert dsp.reduced_rate_geometry(p.n_fft, p.hop_length, p.win_length, bins) is not None
+    kwargs = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, phase=PhaseMethod(method).with_n_iter(6),
                   mel=mel, mel_basis=basis, length=p.num_samples(mel.shape[-1]) + 7)
-    low = phase.reconstruct_waveform(linear, **kwargs)
-    full = phase.reconstruct_waveform(linear, **kwargs, reduced_rate=False)
+    low = reconstruction.reconstruct_waveform(linear, **kwargs)
+    full = reconstruction.reconstruct_waveform(linear, **kwargs, reduced_rate=False)
     assert low.shape == full.shape == (1, p.num_samples(mel.shape[-1]) + 7) and torch.isfinite(low).all()
     assert float(low.square().mean().sqrt() / full.square().mean().sqrt()) == pytest.approx(1.0, abs=0.05)
     assert mel_consistency(low, mel, p) < mel_consistency(full, mel, p) + 1.5
@@ -433,16 +413,16 @@ def test_reduced_rate_matches_the_full_rate(method, signal):
 def test_reduced_rate_leaves_full_band_input_and_the_original_method_alone(magnitude):
     generator = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     for method in ("pghi+griffin-lim", "griffin-lim"):  # a full-band magnitude; the original's method
-        a = phase.reconstruct_waveform(magnitude, **GEOMETRY, method=method, num_iters=2, generator=generator())
-        b = phase.reconstruct_waveform(magnitude, **GEOMETRY, method=method, num_iters=2, generator=generator(),
+        a = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase=PhaseMethod(method, 2), generator=generator())
+        b = reconstruction.reconstruct_waveform(magnitude, **GEOMETRY, phase=PhaseMethod(method, 2), generator=generator(),
                                        reduced_rate=False)
         assert torch.equal(a, b)
 
 
 def test_mel_griffin_lim_iters_per_geometry():
     p = SpectrogramParams()  # 4x zero-padded window: cheap linear warm-up on the compact grid
-    assert phase.mel_griffin_lim_iters(p.n_fft, p.win_length) == (phase.MEL_GL_WARMUP_ITERS, phase.MEL_GL_ITERS)
-    assert phase.mel_griffin_lim_iters(1764, 1764) == (phase.MEL_GL_WARMUP_ITERS_UNPADDED, phase.MEL_GL_ITERS_UNPADDED)
+    assert reconstruction.mel_griffin_lim_iters(p.n_fft, p.win_length) == (reconstruction.MEL_GL_WARMUP_ITERS, reconstruction.MEL_GL_ITERS)
+    assert reconstruction.mel_griffin_lim_iters(1764, 1764) == (reconstruction.MEL_GL_WARMUP_ITERS_UNPADDED, reconstruction.MEL_GL_ITERS_UNPADDED)
 
 
 @pytest.mark.parametrize("frames", [2, 3, 6])
@@ -450,8 +430,8 @@ def test_reduced_rate_on_very_short_input(frames):
     p = BAND_PARAMS
     linear = torch.zeros(1, p.n_fft // 2 + 1, frames)
     linear[:, 40:60] = 1.0  # well inside the band
-    out = phase.reconstruct_waveform(linear, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
-                                     method="pghi+griffin-lim", num_iters=2)
+    out = reconstruction.reconstruct_waveform(linear, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                                     phase=PhaseMethod("pghi+griffin-lim", 2))
     assert out.shape == (1, p.hop_length * (frames - 1)) and torch.isfinite(out).all()
 
 
@@ -460,19 +440,19 @@ def test_reduced_rate_on_very_short_input(frames):
 
 def _both(fn):
     compiled = fn()
-    original = phase._COMPILED
+    original = kernel_launch.ENABLED
     try:
-        phase._COMPILED = False
+        kernel_launch.ENABLED = False
         reference = fn()
     finally:
-        phase._COMPILED = original
+        kernel_launch.ENABLED = original
     return compiled, reference
 
 
 def test_compiled_fast_griffin_lim_matches_torch(magnitude):
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     compiled, reference = _both(
-        lambda: phase.griffin_lim(magnitude, **GEOMETRY, num_iters=8, generator=gen(), compact=True)
+        lambda: reconstruction.griffin_lim(magnitude, **GEOMETRY, n_iter=8, generator=gen(), compact=True)
     )
     assert torch.allclose(compiled, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()))
 
@@ -480,8 +460,8 @@ def test_compiled_fast_griffin_lim_matches_torch(magnitude):
 def test_compiled_overlap_add_matches_torch(signal):
     spectrum = stft(signal)
     compiled, reference = _both(
-        lambda: phase.griffin_lim(
-            spectrum.abs(), **GEOMETRY, num_iters=0, init_phase=spectrum.angle(), compact=True
+        lambda: reconstruction.griffin_lim(
+            spectrum.abs(), **GEOMETRY, n_iter=0, init_phase=spectrum.angle(), compact=True
         )
     )
     assert torch.allclose(compiled, reference, atol=1e-5)
@@ -489,8 +469,8 @@ def test_compiled_overlap_add_matches_torch(signal):
 
 def test_compiled_mel_griffin_lim_matches_torch(signal, mel):
     basis = spectral.mel_matrix(MEL_PARAMS)
-    init = phase.reconstruct_waveform(spectral.mel_to_linear(mel, MEL_PARAMS), **GEOMETRY, method="pghi")
-    compiled, reference = _both(lambda: phase.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, num_iters=6))
+    init = reconstruction.reconstruct_waveform(spectral.mel_to_linear(mel, MEL_PARAMS), **GEOMETRY, phase="pghi")
+    compiled, reference = _both(lambda: reconstruction.mel_griffin_lim(mel, basis, **GEOMETRY, init=init, n_iter=6))
     assert torch.allclose(compiled, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()))
     assert not torch.equal(compiled, init)
 
@@ -503,7 +483,7 @@ def test_compiled_kernels_are_safe_from_several_threads(mel):
     linear = spectral.mel_to_linear(mel, MEL_PARAMS)
 
     def job(_):
-        return phase.reconstruct_waveform(linear, **GEOMETRY, method="default", mel=mel, mel_basis=basis)
+        return reconstruction.reconstruct_waveform(linear, **GEOMETRY, phase="default", mel=mel, mel_basis=basis)
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(job, range(8)))
@@ -519,7 +499,7 @@ def test_compiled_kernels_leave_torch_thread_count_alone(threads, mel):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
-        phase.reconstruct_waveform(linear, **GEOMETRY, method="default", mel=mel, mel_basis=basis)
+        reconstruction.reconstruct_waveform(linear, **GEOMETRY, phase="default", mel=mel, mel_basis=basis)
         assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)

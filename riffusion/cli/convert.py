@@ -80,7 +80,7 @@ def image_to_audio(
     from riffusion.spectrogram_image_converter import SpectrogramImageConverter
 
     audio_format(audio)
-    check_phase(phase)
+    phase = check_phase(phase)  # parsed once: the typed value travels down
     pil_image = open_image(image)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
