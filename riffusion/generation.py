@@ -337,6 +337,7 @@ def audio_to_audio(
     starts = list(range(0, max(total - window, 0) + 1, hop))
     if starts[-1] + window < total:
         starts.append(total - window if total > window else 0)
+    phase = check_phase(phase)
     converter = converter_for(pipeline, phase)
 
     # One request per window: the window's own spectrogram is the seed image; alpha moves along the track.

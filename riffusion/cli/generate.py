@@ -50,7 +50,8 @@ _FLAG_LABELS = {"num_inference_steps": "--num-inference-steps", "denoising": "--
 
 def _check_common(*, width: T.Optional[int] = None, scheduler: T.Optional[str] = None, phase: str = "default",
                   num_inference_steps: T.Optional[int] = None, denoising: T.Optional[float] = None,
-                  batch_size: int = 1) -> None:
+                  batch_size: int = 1):
+    """Fail fast on bad options; returns the phase method parsed once (the typed value passed on)."""
     from riffusion.generation import check_phase
     from riffusion.schedulers import canonical_scheduler_name
 
@@ -58,10 +59,11 @@ def _check_common(*, width: T.Optional[int] = None, scheduler: T.Optional[str] =
         raise ValueError(f"--width must be a positive multiple of 8 (image columns), got {width}")
     if scheduler is not None:
         canonical_scheduler_name(scheduler)
-    check_phase(phase)
+    parsed_phase = check_phase(phase)
     check_generation(num_inference_steps=num_inference_steps, denoising=denoising, labels=_FLAG_LABELS)
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    return parsed_phase
 
 
 def _check_seed_images(seed_image: str, mask: T.Optional[str]) -> None:
@@ -132,8 +134,8 @@ def text_to_audio(
         raise ValueError(f"--num-clips must be at least 1, got {num_clips}")
     _check_audio_output(audio)
     _check_image_output(image)
-    _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
-                  denoising=denoising, batch_size=batch_size)
+    phase = _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
+                          denoising=denoising, batch_size=batch_size)
     _check_seed_images(seed_image, mask)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
@@ -202,8 +204,8 @@ def interpolate(
     _check_audio_output(audio)
     if image_dir is not None and not Path(image_dir).is_dir():
         raise FileNotFoundError(f"--image-dir does not exist: {image_dir!r}")
-    _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps, denoising=denoising,
-                  batch_size=batch_size)
+    phase = _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
+                          denoising=denoising, batch_size=batch_size)
     _check_seed_images(seed_image, mask)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
@@ -264,8 +266,8 @@ def audio_to_audio(
     from riffusion.generation import audio_to_audio as transform
 
     _check_audio_output(audio)
-    _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps, denoising=denoising,
-                  batch_size=batch_size)
+    phase = _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
+                          denoising=denoising, batch_size=batch_size)
     if end_denoising is not None and not 0.0 <= end_denoising <= 1.0:
         raise ValueError(f"--end-denoising must be in [0, 1], got {end_denoising}")
     if not 0.0 <= overlap < 0.9:
@@ -376,7 +378,7 @@ def text_to_audio_batch(
     except json.JSONDecodeError as exc:
         raise ValueError(f"{json_file}: not valid JSON ({exc})") from exc
     rows = _batch_entries(data, json_file)
-    _check_common(scheduler=scheduler, phase=phase, batch_size=batch_size)
+    phase = _check_common(scheduler=scheduler, phase=phase, batch_size=batch_size)
     for row in rows:
         _check_common(width=row.get("width"), num_inference_steps=row.get("num_inference_steps"),
                       denoising=row.get("denoising"))
