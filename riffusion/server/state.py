@@ -31,21 +31,25 @@ class PipelineInfo:
 
 
 def describe_pipeline(pipeline: "SpectrogramPipeline", fallback_model_id: T.Optional[str]) -> PipelineInfo:
-    """Read the defaults a pipeline declares, for either pipeline kind.
+    """What ``pipeline`` declares, read once for the server.
 
-    The one place the server looks at a pipeline's optional attributes: a riffusion-small pipeline keeps
-    its tuned steps and guidance in ``config``; a Stable Diffusion pipeline has
-    ``default_num_inference_steps`` and the original app's guidance, 7.
+    The one place the server reads a pipeline's optional attributes: the defaults of
+    :class:`~riffusion.protocols.SpectrogramPipeline` (``default_num_inference_steps``,
+    ``default_guidance``) where the pipeline has them, else a riffusion-small ``config``'s tuned
+    ``num_inference_steps`` and ``guidance_scale``, else the package's generation defaults.
     """
+    from riffusion.defaults import GENERATION
+
     config = getattr(pipeline, "config", None)
-    config_steps = getattr(config, "num_inference_steps", None)
-    steps = int(getattr(pipeline, "default_num_inference_steps", None) or config_steps or 25)
-    guidance = getattr(config, "guidance_scale", None)
+    steps = getattr(pipeline, "default_num_inference_steps", None) or getattr(config, "num_inference_steps", None)
+    guidance = getattr(pipeline, "default_guidance", None)
+    if not isinstance(guidance, (int, float)):
+        guidance = getattr(config, "guidance_scale", None)
     return PipelineInfo(
         model_id=str(getattr(pipeline, "model_id", fallback_model_id)),
         device=str(getattr(pipeline, "device", "?")),
-        num_inference_steps=steps,
-        guidance=float(guidance) if isinstance(guidance, (int, float)) else 7.0,
+        num_inference_steps=int(steps or GENERATION.num_inference_steps),
+        guidance=float(guidance) if isinstance(guidance, (int, float)) else GENERATION.guidance,
     )
 
 

@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from riffusion.defaults import GENERATION
 from riffusion.server.clips import clip_response
 from riffusion.server.dependencies import GenerateBodyDep, StateDep
 from riffusion.server.errors import ApiError
@@ -57,7 +58,7 @@ async def defaults(state: StateDep):
     return {
         "num_inference_steps": state.web_steps,
         "seed_image_id": state.default_seed_image(),
-        "denoising": 0.75,
+        "denoising": GENERATION.denoising,
         "guidance": state.info.guidance,
         "alpha_velocity": 0.25,
         "model": state.info.model_id,
