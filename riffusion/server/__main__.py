@@ -14,14 +14,19 @@ import sys  # noqa: E402
 from riffusion.server.settings import DEFAULT_SETTINGS, ServerSettings  # noqa: E402
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m riffusion.server", description="Riffusion inference server")
     parser.add_argument("--checkpoint", default=DEFAULT_SETTINGS.model,
                         help="model id, folder or file (default: the shipped model)")
     parser.add_argument("--device", default=DEFAULT_SETTINGS.device, help="auto, cpu, cuda[:N] or mps")
     parser.add_argument("--host", default=DEFAULT_SETTINGS.host, help="address to bind (loopback by default)")
     parser.add_argument("--port", type=int, default=DEFAULT_SETTINGS.port)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Serve until interrupted; 2 with a one-line message for settings that cannot work."""
+    args = build_parser().parse_args(argv)
     from riffusion.server.run import serve
 
     try:

@@ -1,0 +1,62 @@
+"""Server settings: one home for the defaults, read by both command lines; checks before binding."""
+
+import dataclasses
+import inspect
+
+import pytest
+
+from riffusion.server.settings import DEFAULT_SETTINGS, ServerSettings
+
+
+def test_riffusion_serve_takes_its_defaults_from_the_settings():
+    from riffusion.cli import build_parser
+    from riffusion.cli.serve import serve
+
+    args = vars(build_parser().parse_args(["serve"]))
+    signature = {name: p.default for name, p in inspect.signature(serve).parameters.items()}
+    for field in dataclasses.fields(ServerSettings):
+        if field.name in args:
+            assert args[field.name] == getattr(DEFAULT_SETTINGS, field.name) == signature[field.name], field.name
+    assert args["cache_mb"] * 2**20 == DEFAULT_SETTINGS.cache_max_bytes == signature["cache_mb"] * 2**20
+    assert tuple(args["cors_origin"]) == DEFAULT_SETTINGS.cors_origins
+
+
+def test_python_m_riffusion_server_takes_its_defaults_from_the_settings():
+    from riffusion.server.__main__ import build_parser
+
+    args = build_parser().parse_args([])
+    assert (args.checkpoint, args.device, args.host, args.port) == (
+        DEFAULT_SETTINGS.model, DEFAULT_SETTINGS.device, DEFAULT_SETTINGS.host, DEFAULT_SETTINGS.port)
+
+
+@pytest.mark.parametrize("argv, message", [(["--checkpoint", "/no/such/model"], "does not exist"),
+                                           (["--port", "70000"], "invalid server setting port=70000")])
+def test_python_m_riffusion_server_refuses_bad_settings_before_binding(argv, message, capsys):
+    from riffusion.server.__main__ import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_settings_refuse_invalid_values():
+    with pytest.raises(ValueError, match="queue_size=0"):
+        ServerSettings(queue_size=0)
+    with pytest.raises(ValueError, match="num_inference_steps=200"):
+        ServerSettings(num_inference_steps=200)
+
+
+def test_check_settings_accepts_what_can_be_served():
+    from riffusion.server.run import check_settings
+
+    check_settings(ServerSettings(model="tiny-random", phase="griffin-lim:4"))
+
+
+@pytest.mark.parametrize("settings, error, message", [
+    (ServerSettings(model="tiny-random", phase="wavenet"), ValueError, "unknown phase method 'wavenet'"),
+    (ServerSettings(model="/no/such/model"), LookupError, "does not exist"),
+])
+def test_check_settings_refuses_what_would_fail_after_binding(settings, error, message):
+    from riffusion.server.run import check_settings
+
+    with pytest.raises(error, match=message):
+        check_settings(settings)
