@@ -10,9 +10,8 @@ const HEIGHT = 0.9; // world units of relief for the loudest bin
 const MAX_MESHES = 12; // bounded window: older planes are removed and their textures disposed
 // Without a GPU (a software WebGL such as SwiftShader or llvmpipe) every vertex and pixel is drawn by the
 // CPU that also decodes the audio and, on a laptop, runs the model: draw a coarser relief at half the
-// pixel density, without multisampling, at most SOFTWARE_FPS frames per second. Measured with headless
-// Chromium's SwiftShader on 2 cores: the full-quality settings took ~0.28 CPU-seconds per frame (at 15
-// frames/s, both cores: clip decoding starved and the jam fell behind); these take ~0.05.
+// pixel density, without multisampling, at most SOFTWARE_FPS frames per second, so that drawing never
+// starves clip decoding and the jam does not fall behind.
 const SOFTWARE_FPS = 10;
 const SOFTWARE_PIXEL_RATIO = 0.5; // drawing-buffer pixels per CSS pixel; the browser scales it up
 const SEGMENTS = { gpu: [256, 96], software: [48, 16] }; // relief vertices along time, frequency
