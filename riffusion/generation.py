@@ -122,6 +122,20 @@ def prepare_images(pipeline: SpectrogramPipeline, inputs: InferenceInput, *, wid
     return seed_image, mask_image
 
 
+def with_loop_rhythm(pipeline: SpectrogramPipeline, inputs: InferenceInput, seed_image: Image.Image, *,
+                     from_library: bool = True) -> InferenceInput:
+    """``inputs`` with the beat grid of its seed loop, for a model with a rhythm input and a request that
+    names no grid: the library's tempo and metre for a seed of the library (``from_library``), with the
+    phase measured from the image; else the pipeline estimates the grid from the image itself."""
+    if not pipeline.has_rhythm_input or inputs.rhythm is not None or not from_library:
+        return inputs
+    from riffusion.seed_images import seed_beat_grid
+
+    column_s = pipeline.spectrogram_params.step_size_ms / 1000.0
+    grid = seed_beat_grid(inputs.seed_image_id, seed_image, pipeline, column_s=column_s)
+    return dataclasses.replace(inputs, rhythm=grid) if grid is not None else inputs
+
+
 def _check_width(pipeline: SpectrogramPipeline, width: int) -> None:
     factor = int(pipeline.width_multiple)
     if not isinstance(width, (int, np.integer)) or width < factor or width % factor:
@@ -206,6 +220,9 @@ def generate_clips(
         chunk = inputs_list[start : start + batch_size]
         items = [(inputs, *prepare_images(pipeline, inputs, width=width, seed_image=seed_image, mask_image=mask_image))
                  for inputs in chunk]
+        items = [(with_loop_rhythm(pipeline, inputs, image, from_library=seed_image is None), image, mask)
+                 for inputs, image, mask in items]
+        chunk = [inputs for inputs, _, _ in items]
         images = _riffuse_batch(pipeline, items, use_reweighting)
         for inputs, image in zip(chunk, images):
             clips.append(_clip(pipeline, image, inputs, phase, apply_filters, generator))

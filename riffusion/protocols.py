@@ -40,6 +40,10 @@ class SpectrogramPipeline(T.Protocol):
         Steps it runs when a caller does not choose.
     default_guidance : float
         The guidance scale it was tuned for.
+    default_denoising : float
+        The img2img strength from a seed loop it is meant to be played at (the jam's setting).
+    has_rhythm_input : bool
+        Whether it takes a beat grid (``InferenceInput.rhythm``, :mod:`riffusion.rhythm`).
     show_progress : bool
         Whether generation draws a per-step progress bar (terminals).
     """
@@ -63,6 +67,12 @@ class SpectrogramPipeline(T.Protocol):
     @property
     def default_guidance(self) -> float: ...
 
+    @property
+    def default_denoising(self) -> float: ...
+
+    @property
+    def has_rhythm_input(self) -> bool: ...
+
     def riffuse(self, inputs: "InferenceInput", init_image: T.Optional["Image.Image"] = None,
                 mask_image: T.Optional["Image.Image"] = None, use_reweighting: bool = True) -> "Image.Image":
         """One clip's spectrogram image: ``inputs.start`` -> ``inputs.end`` at ``inputs.alpha``."""
@@ -77,3 +87,10 @@ class SpectrogramPipeline(T.Protocol):
                       init_image: T.Optional["Image.Image"] = None, denoising: float = 1.0) -> "Image.Image":
         """One image from a prompt (from noise, or img2img from ``init_image`` at ``denoising``)."""
         ...
+
+
+def missing_members(pipeline: object) -> list[str]:
+    """Names of :class:`SpectrogramPipeline` members that ``pipeline`` lacks (empty when it has them all)."""
+    names = [name for name in dir(SpectrogramPipeline) if not name.startswith("_")]
+    names += list(SpectrogramPipeline.__annotations__)
+    return sorted({name for name in names if not hasattr(pipeline, name)})

@@ -100,6 +100,8 @@ class RiffusionPipeline:
         self._image_size = image_size or (512, self.spectrogram_params.num_frequencies)
         self.default_num_inference_steps = GENERATION.num_inference_steps
         self.default_guidance = GENERATION.guidance
+        self.default_denoising = GENERATION.denoising
+        self.has_rhythm_input = False
         self.show_progress = False
         self._lock = threading.Lock()
         self._embedding_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()

@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 
 from riffusion.rhythm import (
-    RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, onset_envelope, rhythm_features,
+    IMAGE_ONSET_LAG_S, RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, loop_grid, onset_envelope, rhythm_features,
 )
 
 COLUMN_S = 0.02
 
 
 def click_image(bpm: float, offset_s: float, *, columns: int = 256, height: int = 64) -> np.ndarray:
-    """A spectrogram image (grey values) of broadband clicks on a beat grid, decaying over ~100 ms."""
+    """A spectrogram image (grey values) of broadband clicks on a beat grid, decaying over ~100 ms, drawn
+    as real images show onsets: :data:`IMAGE_ONSET_LAG_S` late."""
     image = np.full((height, columns), 20.0)
     times = np.arange(columns) * COLUMN_S
     beat = 60.0 / bpm
-    since = np.mod(times - offset_s, beat)
+    since = np.mod(times - offset_s - IMAGE_ONSET_LAG_S, beat)
     image += 200.0 * np.exp(-since / 0.05)[None, :]
     return image
 
@@ -90,11 +91,16 @@ def test_onset_envelope_and_beat_contrast():
     image = click_image(120, 0.1)
     envelope = onset_envelope(image)
     assert envelope.shape == (256,) and envelope[0] == 0 and envelope.max() > 0
-    on = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.1), column_s=COLUMN_S)
-    off = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.35), column_s=COLUMN_S)
+    on = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.1), column_s=COLUMN_S, lag_s=IMAGE_ONSET_LAG_S)
+    off = beat_contrast(envelope, BeatGrid(bpm=120, offset_s=0.35), column_s=COLUMN_S, lag_s=IMAGE_ONSET_LAG_S)
     assert on > 0.9 and off < 0.1
     with pytest.raises(ValueError, match="height, width"):
         onset_envelope(np.zeros(10))
+
+
+def test_loop_grid_takes_the_beat_nearest_the_start_as_the_downbeat():
+    grid = loop_grid(click_image(120, 0.45), column_s=COLUMN_S, bpm=120, beats_per_bar=4)
+    assert grid.beats_per_bar == 4 and abs(grid.offset_s - (-0.05)) < 0.03
 
 
 def test_grid_of_a_rendered_clip_puts_downbeats_at_whole_bars_from_the_render_start():

@@ -150,6 +150,24 @@ def _peaks_per_second(flux: np.ndarray, seconds: float, *, threshold: float = 1.
     return float(is_peak.sum() / seconds)
 
 
+#: Seconds between frames of :func:`onset_envelope` at a sample rate: ``FLUX_HOP / sample_rate``.
+FLUX_HOP = _FLUX_HOP
+
+
+def onset_envelope(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Onset strength per frame (hop :data:`FLUX_HOP` samples): the half-wave-rectified spectral flux of
+    log1p(100 |STFT|) summed over bins, 0 in the first frame. Shape (frames,)."""
+    return np.concatenate([[0.0], _log_flux(_mono(waveform), sample_rate)])
+
+
+def spectral_flux(waveform: np.ndarray, sample_rate: int) -> float:
+    """Mean log spectral flux per second: how much new energy onsets bring (high for percussion, low for
+    sustained sounds). 0.0 for silence or clips shorter than two frames."""
+    x = _mono(waveform)
+    flux = _log_flux(x, sample_rate)
+    return float(flux.sum() / (x.size / sample_rate)) if flux.size else 0.0
+
+
 def spectral_centroid(waveform: np.ndarray, sample_rate: int) -> float:
     """Energy-weighted mean frequency in Hz over the whole clip (0.0 for silence)."""
     mag = _stft_magnitude(_mono(waveform), sample_rate)

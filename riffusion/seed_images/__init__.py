@@ -162,6 +162,21 @@ def load_seed_image(image_id: str = DEFAULT_SEED_IMAGE, model: ModelLike = None,
     return tile_image(image, width) if width is not None else image
 
 
+def seed_beat_grid(image_id: str, image: Image.Image, model: ModelLike = None, *, column_s: float):
+    """The beat grid of seed loop ``image_id`` as loaded (``image``, possibly tiled): its catalogued tempo and
+    metre with the phase measured from the image, or the whole grid estimated where it has no tempo
+    (:mod:`riffusion.rhythm`); None when that finds no pulse."""
+    import numpy as np
+
+    from riffusion.rhythm import estimate_beat_grid, loop_grid
+
+    entry = find_seed_image(image_id, model, kind="seed")
+    pixels = np.asarray(image.convert("RGB").getchannel("R"), dtype=np.float32)
+    if entry.tempo_bpm:
+        return loop_grid(pixels, column_s=column_s, bpm=float(entry.tempo_bpm), beats_per_bar=entry.beats_per_bar)
+    return estimate_beat_grid(pixels, column_s=column_s)
+
+
 def load_mask(image_id: str, model: ModelLike = None, *, width: T.Optional[int] = None) -> Image.Image:
     """The mask ``image_id`` (white = repaint, black = keep), RGB, repeated or cut to ``width`` if given."""
     image = _open(find_seed_image(image_id, model, kind="mask").path)

@@ -28,28 +28,30 @@ class PipelineInfo:
     device: str
     num_inference_steps: int  # the model's own default
     guidance: float  # the guidance scale the web app should ask for
+    denoising: float  # the img2img strength from the seed loop the web app should ask for
+    rhythm_input: bool  # whether the model follows a beat grid (the loop's, or a requested tempo)
 
 
 def describe_pipeline(pipeline: "SpectrogramPipeline", fallback_model_id: T.Optional[str]) -> PipelineInfo:
-    """What ``pipeline`` declares, read once for the server.
+    """What ``pipeline`` declares (:class:`~riffusion.protocols.SpectrogramPipeline`), read once.
 
-    The one place the server reads a pipeline's optional attributes: the defaults of
-    :class:`~riffusion.protocols.SpectrogramPipeline` (``default_num_inference_steps``,
-    ``default_guidance``) where the pipeline has them, else a riffusion-small ``config``'s tuned
-    ``num_inference_steps`` and ``guidance_scale``, else the package's generation defaults.
+    Raises
+    ------
+    TypeError
+        If ``pipeline`` lacks members of the protocol (named in the message).
     """
-    from riffusion.defaults import GENERATION
+    from riffusion.protocols import missing_members
 
-    config = getattr(pipeline, "config", None)
-    steps = getattr(pipeline, "default_num_inference_steps", None) or getattr(config, "num_inference_steps", None)
-    guidance = getattr(pipeline, "default_guidance", None)
-    if not isinstance(guidance, (int, float)):
-        guidance = getattr(config, "guidance_scale", None)
+    missing = missing_members(pipeline)
+    if missing:
+        raise TypeError(f"{type(pipeline).__name__} is not a SpectrogramPipeline: it lacks {', '.join(missing)}")
     return PipelineInfo(
-        model_id=str(getattr(pipeline, "model_id", fallback_model_id)),
-        device=str(getattr(pipeline, "device", "?")),
-        num_inference_steps=int(steps or GENERATION.num_inference_steps),
-        guidance=float(guidance) if isinstance(guidance, (int, float)) else GENERATION.guidance,
+        model_id=str(pipeline.model_id or fallback_model_id),
+        device=str(pipeline.device),
+        num_inference_steps=int(pipeline.default_num_inference_steps),
+        guidance=float(pipeline.default_guidance),
+        denoising=float(pipeline.default_denoising),
+        rhythm_input=bool(pipeline.has_rhythm_input),
     )
 
 

@@ -69,6 +69,10 @@ class SmallModelConfig:
     # Rows of rhythm input (riffusion.rhythm.rhythm_features: beat and bar phase per column), fed as extra
     # input channels; 0 for models without a rhythm input.
     rhythm_channels: int = 0
+    # The img2img strength from a seed loop the model is meant to be played at in the jam (None: the
+    # package's, riffusion.defaults.GENERATION.denoising). A rhythm model keeps the loop's beat through its
+    # rhythm input, so it can leave the loop's sound behind entirely.
+    default_denoising: T.Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -89,6 +93,8 @@ class SmallModelConfig:
 
         if self.rhythm_channels not in (0, RHYTHM_FEATURES):
             raise ValueError(f"rhythm_channels must be 0 or {RHYTHM_FEATURES}, got {self.rhythm_channels!r}")
+        if self.default_denoising is not None and not 0.0 <= float(self.default_denoising) <= 1.0:
+            raise ValueError(f"default_denoising must be null or in [0, 1], got {self.default_denoising!r}")
         if (isinstance(self.num_inference_steps, bool) or not isinstance(self.num_inference_steps, int)
                 or self.num_inference_steps < 1):
             raise ValueError(f"num_inference_steps must be an integer >= 1, got {self.num_inference_steps!r}")

@@ -86,6 +86,12 @@ class SmallRiffusionPipeline:
         return self.config.guidance_scale
 
     @property
+    def default_denoising(self) -> float:
+        from riffusion.defaults import GENERATION
+
+        return GENERATION.denoising if self.config.default_denoising is None else float(self.config.default_denoising)
+
+    @property
     def has_rhythm_input(self) -> bool:
         """True for a model that takes a beat grid (``config.rhythm_channels``)."""
         return self.config.rhythm_channels > 0

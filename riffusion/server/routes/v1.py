@@ -8,7 +8,6 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from riffusion.defaults import GENERATION
 from riffusion.server.clips import clip_response
 from riffusion.server.dependencies import GenerateBodyDep, StateDep
 from riffusion.server.errors import ApiError
@@ -58,7 +57,8 @@ async def defaults(state: StateDep):
     return {
         "num_inference_steps": state.web_steps,
         "seed_image_id": state.default_seed_image(),
-        "denoising": GENERATION.denoising,
+        "denoising": state.info.denoising,
+        "rhythm_input": state.info.rhythm_input,
         "guidance": state.info.guidance,
         "alpha_velocity": 0.25,
         "model": state.info.model_id,
