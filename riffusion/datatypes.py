@@ -31,7 +31,8 @@ class InferenceInput:
     end: PromptInput
     alpha: float
     num_inference_steps: int = GENERATION.request_num_inference_steps
-    seed_image_id: str = GENERATION.seed_image_id
+    # None: no seed image, the clip is made from noise (text to audio); the original API always names one
+    seed_image_id: T.Optional[str] = GENERATION.seed_image_id
     mask_image_id: T.Optional[str] = None
     # The beat grid the clip follows, for models with a rhythm input (riffusion.rhythm); None: the seed
     # image's own, estimated (or no rhythm without a seed image).

@@ -22,6 +22,7 @@ from riffusion.spectrogram_params import SpectrogramParams
 
 if T.TYPE_CHECKING:  # pragma: no cover
     from riffusion.reconstruction import PhaseMethod
+    from riffusion.rhythm import BeatGrid
 
 ALPHA_CURVES = ("linear", "ease", "cosine")
 
@@ -102,11 +103,16 @@ def converter_for(pipeline: SpectrogramPipeline, phase: str = "default") -> Imag
 def prepare_images(pipeline: SpectrogramPipeline, inputs: InferenceInput, *, width: T.Optional[int] = None,
                    seed_image: T.Optional[Image.Image] = None, mask_image: T.Optional[Image.Image] = None):
     """The seed image and mask of a request: given ones, else ``inputs.seed_image_id`` and
-    ``inputs.mask_image_id`` looked up for this model, repeated to ``width`` columns if given."""
+    ``inputs.mask_image_id`` looked up for this model, repeated to ``width`` columns if given;
+    (None, None) for a request without a seed image (made from noise)."""
     from riffusion.seed_images import load_mask, load_seed_image, tile_image
 
     if width is not None:
         _check_width(pipeline, width)
+    if seed_image is None and inputs.seed_image_id is None:
+        if inputs.mask_image_id:
+            raise ValueError(f"mask {inputs.mask_image_id!r} needs a seed image to keep parts of; name one")
+        return None, None
     if seed_image is None:
         seed_image = load_seed_image(inputs.seed_image_id, pipeline, width=width)
     elif width is not None:
@@ -122,12 +128,12 @@ def prepare_images(pipeline: SpectrogramPipeline, inputs: InferenceInput, *, wid
     return seed_image, mask_image
 
 
-def with_loop_rhythm(pipeline: SpectrogramPipeline, inputs: InferenceInput, seed_image: Image.Image, *,
+def with_loop_rhythm(pipeline: SpectrogramPipeline, inputs: InferenceInput, seed_image: T.Optional[Image.Image], *,
                      from_library: bool = True) -> InferenceInput:
     """``inputs`` with the beat grid of its seed loop, for a model with a rhythm input and a request that
     names no grid: the library's tempo and metre for a seed of the library (``from_library``), with the
     phase measured from the image; else the pipeline estimates the grid from the image itself."""
-    if not pipeline.has_rhythm_input or inputs.rhythm is not None or not from_library:
+    if not pipeline.has_rhythm_input or inputs.rhythm is not None or not from_library or seed_image is None:
         return inputs
     from riffusion.seed_images import seed_beat_grid
 
@@ -151,7 +157,32 @@ def _clip(pipeline: SpectrogramPipeline, image: Image.Image, inputs: InferenceIn
         generator = torch.Generator("cpu").manual_seed(int(inputs.start.seed))
     waveform = converter.waveform_from_image(image, generator=generator, apply_filters=apply_filters)
     rate = pipeline.spectrogram_params.sample_rate
+    if pipeline.has_rhythm_input and inputs.rhythm is not None:
+        image, waveform = whole_bars(image, waveform, inputs.rhythm, sample_rate=rate,
+                                     column_s=pipeline.spectrogram_params.step_size_ms / 1000.0)
     return Clip(image=image, waveform=waveform, sample_rate=rate, duration_s=waveform.shape[-1] / rate, inputs=inputs)
+
+
+def whole_bars(image: Image.Image, waveform: np.ndarray, grid: "BeatGrid", *, sample_rate: int,
+               column_s: float) -> tuple[Image.Image, np.ndarray]:
+    """A clip on a requested grid (a downbeat at its start, ``grid.offset_s == 0``) cut to its whole bars,
+    so that clips played back to back stay on the bar; unchanged for other grids, or when not even one bar
+    fits. The image is cut to the columns that cover the kept audio."""
+    if grid.offset_s != 0 or not grid.beats_per_bar:
+        return image, waveform
+    bar_samples = grid.beat_s * grid.beats_per_bar * sample_rate
+    bars = int(waveform.shape[-1] // bar_samples + 1e-6)
+    if bars < 1:
+        return image, waveform
+    keep = min(waveform.shape[-1], int(round(bars * bar_samples)))
+    if keep >= waveform.shape[-1]:
+        return image, waveform
+    columns = min(image.width, int(math.ceil(keep / sample_rate / column_s)) + 1)
+    cropped = image.crop((0, 0, columns, image.height))
+    exif = image.getexif()
+    if len(exif):
+        cropped.getexif().update(exif.items())
+    return cropped, np.ascontiguousarray(waveform[..., :keep])
 
 
 # --- clips ----------------------------------------------------------------------------------------------------
@@ -216,6 +247,9 @@ def generate_clips(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     clips: list[Clip] = []
     inputs_list = list(inputs_list)
+    if not pipeline.has_rhythm_input and any(inputs.rhythm is not None for inputs in inputs_list):
+        raise ValueError(f"{pipeline.model_id} has no rhythm input: a requested beat grid (rhythm) needs a rhythm "
+                         "model; without one the clip follows its seed loop")
     for start in range(0, len(inputs_list), batch_size):
         chunk = inputs_list[start : start + batch_size]
         items = [(inputs, *prepare_images(pipeline, inputs, width=width, seed_image=seed_image, mask_image=mask_image))

@@ -22,6 +22,7 @@ from PIL import Image
 
 from riffusion.datatypes import InferenceInput, PromptInput
 from riffusion.defaults import GENERATION
+from riffusion.rhythm import BeatGrid
 
 _PIPELINES: dict[tuple, T.Any] = {}
 _LOCK = threading.Lock()
@@ -120,14 +121,15 @@ def text_to_audio(
     negative_prompt: T.Optional[str] = None,
     model: T.Optional[str] = None,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = GENERATION.guidance,
-    denoising: float = GENERATION.denoising,
-    seed_image: str = GENERATION.seed_image_id,
+    guidance: T.Optional[float] = None,
+    denoising: T.Optional[float] = None,
+    seed_image: T.Optional[str] = None,
     mask: T.Optional[str] = None,
     width: T.Optional[int] = None,
     scheduler: T.Optional[str] = None,
     phase: str = "default",
     device: str = "auto",
+    rhythm: T.Optional["BeatGrid"] = None,
 ) -> AudioClip:
     """A clip from a prompt.
 
@@ -141,10 +143,16 @@ def text_to_audio(
         Model id (see :func:`riffusion.loading.load_pipeline`); the default model when None.
     num_inference_steps : int, optional
         The pipeline's ``default_num_inference_steps`` when None.
-    denoising : float
-        How far to depart from the seed image (0 keeps it, 1 ignores it).
-    seed_image, mask : str
-        Ids from :func:`riffusion.seed_images.list_seed_images`.
+    guidance : float, optional
+        Classifier-free guidance; the model's own when None.
+    denoising : float, optional
+        How far to depart from the seed image (0 keeps it, 1 ignores it); the model's own when None (a
+        rhythm model's 1.0 keeps only the loop's beat).
+    seed_image, mask : str, optional
+        Ids from :func:`riffusion.seed_images.list_seed_images`. Without a seed image the clip is made from
+        the prompt alone.
+    rhythm : riffusion.rhythm.BeatGrid, optional
+        The beat grid to follow (models with a rhythm input), e.g. ``BeatGrid(bpm=96, beats_per_bar=3)``.
     width : int, optional
         Columns of 10 ms: 512 = 5.11 s, 1024 = 10.23 s (the seed loop is repeated).
     phase : str
@@ -152,7 +160,8 @@ def text_to_audio(
     """
     return interpolate(prompt, prompt, seed=seed, end_seed=seed, alpha=0.0, negative_prompt=negative_prompt,
                        model=model, num_inference_steps=num_inference_steps, guidance=guidance, denoising=denoising,
-                       seed_image=seed_image, mask=mask, width=width, scheduler=scheduler, phase=phase, device=device)
+                       seed_image=seed_image, mask=mask, width=width, scheduler=scheduler, phase=phase, device=device,
+                       rhythm=rhythm)
 
 
 def interpolate(
@@ -165,27 +174,32 @@ def interpolate(
     negative_prompt: T.Optional[str] = None,
     model: T.Optional[str] = None,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = GENERATION.guidance,
-    denoising: float = GENERATION.denoising,
-    seed_image: str = GENERATION.seed_image_id,
+    guidance: T.Optional[float] = None,
+    denoising: T.Optional[float] = None,
+    seed_image: T.Optional[str] = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     width: T.Optional[int] = None,
     scheduler: T.Optional[str] = None,
     phase: str = "default",
     device: str = "auto",
+    rhythm: T.Optional["BeatGrid"] = None,
 ) -> AudioClip:
     """A clip between two prompts (and seeds) at ``alpha`` (0 = start, 1 = end); see :func:`text_to_audio`."""
     from riffusion.generation import generate_clip
 
     pipeline = get_pipeline(model, device=device, scheduler=scheduler)
+    if rhythm is not None and not pipeline.has_rhythm_input:
+        raise ValueError(f"rhythm needs a model with a rhythm input; {pipeline.model_id} has none")
     steps = num_inference_steps or pipeline.default_num_inference_steps
+    guidance = pipeline.default_guidance if guidance is None else guidance
+    denoising = pipeline.default_denoising if denoising is None else denoising
     end_seed = seed if end_seed is None else end_seed
     start = PromptInput(prompt=start_prompt, seed=int(seed), negative_prompt=negative_prompt, denoising=denoising,
                         guidance=guidance)
     end = PromptInput(prompt=end_prompt, seed=int(end_seed), negative_prompt=negative_prompt, denoising=denoising,
                       guidance=guidance)
     inputs = InferenceInput(start=start, end=end, alpha=float(alpha), num_inference_steps=int(steps),
-                            seed_image_id=seed_image, mask_image_id=mask)
+                            seed_image_id=seed_image, mask_image_id=mask, rhythm=rhythm)
     clip = generate_clip(pipeline, inputs, phase=phase, width=width)
     label = start_prompt if start_prompt == end_prompt else f"{start_prompt} -> {end_prompt} @ {alpha:g}"
     return AudioClip(image=clip.image, audio=Audio(clip.waveform, clip.sample_rate), prompt=label, seed=int(seed),

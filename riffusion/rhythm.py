@@ -109,6 +109,28 @@ class BeatGrid:
         return cls(bpm=data["bpm"], beats_per_bar=data.get("beats_per_bar", 4), offset_s=data.get("offset_s", 0.0))
 
 
+def parse_metre(text: str) -> int:
+    """Beats per bar of a time signature: ``"4/4"`` -> 4, ``"3/4"`` -> 3, ``"6/8"`` -> 6 (a grid's beats are
+    then the denominator's notes, and its tempo counts them), or a plain count such as ``"5"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the text, for anything else or a count outside [1, 16].
+    """
+    value = str(text).strip()
+    top, slash, bottom = value.partition("/")
+    try:
+        beats = int(top)
+        if slash and int(bottom) not in (1, 2, 4, 8, 16):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"metre must look like 4/4, 3/4 or 6/8 (or a beat count), got {text!r}") from None
+    if not 1 <= beats <= MAX_BEATS_PER_BAR:
+        raise ValueError(f"metre {text!r} must have 1 to {MAX_BEATS_PER_BAR} beats per bar")
+    return beats
+
+
 def column_times(num_columns: int, *, column_s: float) -> np.ndarray:
     """Times in seconds of the centres of ``num_columns`` spectrogram columns ``column_s`` apart."""
     return np.arange(int(num_columns), dtype=np.float64) * float(column_s)

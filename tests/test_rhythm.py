@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from riffusion.rhythm import (
-    IMAGE_ONSET_LAG_S, RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, loop_grid, onset_envelope, rhythm_features,
+    IMAGE_ONSET_LAG_S, RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, loop_grid, onset_envelope, parse_metre, rhythm_features,
 )
 
 COLUMN_S = 0.02
@@ -112,3 +112,14 @@ def test_grid_of_a_rendered_clip_puts_downbeats_at_whole_bars_from_the_render_st
     phase = grid.bar_phase(np.array([0.9 + bar_s]))[0]
     assert min(phase, 1 - phase) < 1e-9
     assert grid_for_clip({"tempo_bpm": 120.0, "start_s": 0.0}) is None  # a recording: no metre known
+
+
+@pytest.mark.parametrize("text,beats", [("4/4", 4), ("3/4", 3), ("6/8", 6), (" 5 ", 5), ("12/8", 12)])
+def test_metres_are_read_as_beats_per_bar(text, beats):
+    assert parse_metre(text) == beats
+
+
+@pytest.mark.parametrize("text", ["", "four", "3/5", "0/4", "17/8", "4/"])
+def test_bad_metres_are_refused_naming_the_text(text):
+    with pytest.raises(ValueError, match="metre"):
+        parse_metre(text)

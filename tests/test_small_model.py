@@ -382,3 +382,61 @@ def test_sampler_errors():
         sm.SmallModelConfig(sampler="ddim")
     with pytest.raises(ValueError, match="sampler"):
         sm.make_inference_scheduler(sm.make_train_scheduler().config, "euler")
+
+
+@pytest.fixture(scope="module")
+def rhythm_pipe(tiny_model_dir):
+    """The tiny model with a rhythm input added (exactly the tiny model while the new weights are zero)."""
+    base = sm.SmallRiffusionPipeline.from_pretrained(tiny_model_dir)
+    config = sm.SmallModelConfig.from_dict({**base.config.to_dict(), "rhythm_channels": 4, "default_denoising": 1.0})
+    unet = sm.add_rhythm_input(base.unet, config, SMALL_PARAMS)
+    with torch.no_grad():  # make the rhythm matter, as training would
+        unet.conv_in.weight[:, 16:].normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    return sm.SmallRiffusionPipeline(unet, config=config, spectrogram_params=SMALL_PARAMS, model_id="tiny-rhythm")
+
+
+def test_added_rhythm_input_computes_exactly_the_old_model_until_trained(pipe):
+    config = sm.SmallModelConfig.from_dict({**pipe.config.to_dict(), "rhythm_channels": 4})
+    grown = sm.add_rhythm_input(pipe.unet, config, SMALL_PARAMS)
+    x, t = torch.randn(2, 1, 64, 256), torch.tensor([900, 100])
+    cond = pipe.encode_prompt("bass").repeat(2, 1, 1)
+    rhythm = torch.randn(2, 4, 256)
+    with torch.no_grad():
+        old = sm.denoise(pipe.unet, x, t, cond, patch_size=4)
+        new = sm.denoise(grown, x, t, cond, patch_size=4, rhythm=rhythm)
+    assert torch.equal(old, new)
+    with pytest.raises(ValueError, match="already has"):
+        sm.add_rhythm_input(grown, config, SMALL_PARAMS)
+
+
+def test_a_rhythm_unet_needs_its_rhythm_rows(rhythm_pipe):
+    x, t = torch.randn(1, 1, 64, 256), torch.tensor([500])
+    with pytest.raises(ValueError, match="rhythm"):
+        sm.denoise(rhythm_pipe.unet, x, t, rhythm_pipe.encode_prompt("bass"), patch_size=4)
+
+
+def test_rhythm_model_declares_itself_and_follows_the_requested_grid(rhythm_pipe, pipe):
+    from riffusion.protocols import SpectrogramPipeline
+    from riffusion.rhythm import BeatGrid
+
+    assert isinstance(rhythm_pipe, SpectrogramPipeline) and isinstance(pipe, SpectrogramPipeline)
+    assert rhythm_pipe.has_rhythm_input and not pipe.has_rhythm_input
+    assert rhythm_pipe.default_denoising == 1.0 and pipe.default_denoising == 0.75
+    a = rhythm_pipe.text_to_image("drums", seed=3, rhythm=BeatGrid(bpm=90, beats_per_bar=4))
+    b = rhythm_pipe.text_to_image("drums", seed=3, rhythm=BeatGrid(bpm=150, beats_per_bar=3))
+    again = rhythm_pipe.text_to_image("drums", seed=3, rhythm=BeatGrid(bpm=90, beats_per_bar=4))
+    assert np.array_equal(pixels(a), pixels(again))  # the same seed and grid give the same clip
+    assert not np.array_equal(pixels(a), pixels(b))
+
+
+def test_rhythm_comes_from_the_request_else_from_the_seed_image(rhythm_pipe):
+    import dataclasses
+
+    from riffusion.rhythm import BeatGrid
+
+    loop = Image.open(sm.MODELS_DIR / sm.DEFAULT_SMALL_MODEL / "seed_images" / "og_beat.png").convert("RGB")
+    grid = BeatGrid(bpm=100, beats_per_bar=4)
+    assert rhythm_pipe.beat_grid(inputs(), None) is None
+    assert rhythm_pipe.beat_grid(dataclasses.replace(inputs(), rhythm=grid), loop) == grid
+    estimated = rhythm_pipe.beat_grid(inputs(), loop)  # og_beat: 2 bars of 4/4 at 94.1 bpm, or its double
+    assert estimated is not None and min(abs(estimated.bpm - 94.1), abs(estimated.bpm - 188.2)) < 4

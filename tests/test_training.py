@@ -152,6 +152,32 @@ def test_fine_tune_a_trained_model_on_a_user_folder_end_to_end(user_dataset, tmp
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
+def test_rhythm_input_fine_tune_starts_from_the_model_and_follows_a_grid(user_dataset, tmp_path):
+    from riffusion.rhythm import BeatGrid
+    from riffusion.small import SmallRiffusionPipeline
+
+    base = tmp_path / "base"
+    assert run("train", "--data", str(user_dataset), "--output-dir", str(base), *TINY, "--max-steps", "2").returncode == 0
+    tuned = tmp_path / "rhythm"
+    result = run("train", "--model", str(base / "model"), "--data", str(user_dataset), "--output-dir", str(tuned),
+                 "--rhythm-input", "--rhythm-drop-prob", "0.5", "--batch-size", "2", "--max-steps", "2",
+                 "--threads", "1", "--sample-every", "0")
+    assert result.returncode == 0, result.stderr
+    assert "rhythm input: beat grids for" in result.stderr
+    config = json.loads((tuned / "model" / "riffusion_model.json").read_text())
+    assert config["rhythm_channels"] == 4
+    pipe = SmallRiffusionPipeline.from_pretrained(tuned / "model")
+    assert pipe.has_rhythm_input and pipe.unet.config.in_channels == 16 * 5
+    slow = pipe.text_to_image("beeps", seed=1, num_inference_steps=2, rhythm=BeatGrid(bpm=70, beats_per_bar=3))
+    fast = pipe.text_to_image("beeps", seed=1, num_inference_steps=2, rhythm=BeatGrid(bpm=160, beats_per_bar=4))
+    assert slow.size == fast.size == (256, 64)
+    # a model that has a rhythm input keeps it: a second --rhythm-input run resumes the same shape
+    again = run("train", "--model", str(tuned / "model"), "--data", str(user_dataset), "--output-dir",
+                str(tmp_path / "again"), "--rhythm-input", "--batch-size", "2", "--max-steps", "1", "--threads", "1",
+                "--sample-every", "0")
+    assert again.returncode == 0, again.stderr
+
+
 def test_train_errors_are_one_line(user_dataset, tmp_path):
     out = tmp_path / "run"
     ok = run("train", "--data", str(user_dataset), "--output-dir", str(out), *TINY, "--max-steps", "1")

@@ -94,6 +94,27 @@ def _steps(pipeline, num_inference_steps: T.Optional[int]) -> int:
     return int(num_inference_steps or pipeline.default_num_inference_steps)
 
 
+def _rhythm_flags(bpm: T.Optional[float], metre: T.Optional[str]):
+    """The beat grid of ``--bpm``/``--metre`` (a clip starting on a downbeat), or None without ``--bpm``."""
+    from riffusion.rhythm import BeatGrid, parse_metre
+
+    if bpm is None:
+        if metre is not None:
+            raise ValueError("--metre needs --bpm (the tempo of its beats)")
+        return None
+    beats = parse_metre(metre) if metre is not None else 4
+    try:
+        return BeatGrid(bpm=float(bpm), beats_per_bar=beats, offset_s=0.0)
+    except ValueError as error:
+        raise ValueError(f"--bpm: {error}") from None
+
+
+def _check_rhythm_model(pipeline, rhythm) -> None:
+    if rhythm is not None and not pipeline.has_rhythm_input:
+        raise ValueError(f"--bpm needs a model with a rhythm input (such as riffusion-small-v2); "
+                         f"{pipeline.model_id} has none (give it a loop with --seed-image instead)")
+
+
 def _numbered(path: str, index: int, count: int) -> str:
     """``out.wav`` for a single output, ``out_000.wav``, ``out_001.wav`` ... for several."""
     if count == 1:
@@ -114,19 +135,25 @@ def text_to_audio(
     seed: int = 42,
     num_clips: int = 1,
     num_inference_steps: T.Optional[int] = None,
-    guidance: float = GENERATION.guidance,
-    denoising: float = GENERATION.denoising,
+    guidance: T.Optional[float] = None,
+    denoising: T.Optional[float] = None,
     scheduler: T.Optional[str] = None,
     width: T.Optional[int] = None,
-    seed_image: str = GENERATION.seed_image_id,
+    seed_image: T.Optional[str] = None,
     mask: T.Optional[str] = None,
+    bpm: T.Optional[float] = None,
+    metre: T.Optional[str] = None,
     model: T.Optional[str] = None,
     model_config: T.Optional[str] = None,
     device: str = "auto",
     phase: str = "default",
     batch_size: int = 4,
 ) -> list[str]:
-    """Generate clips from a prompt: seeds ``seed``, ``seed + 1``, ... (``--num-clips``), one file each."""
+    """Generate clips from a prompt: seeds ``seed``, ``seed + 1``, ... (``--num-clips``), one file each.
+
+    From noise by default, so the prompt alone decides the music; with ``--seed-image`` from that loop (a
+    rhythm model at its default denoising takes only the loop's beat), with ``--bpm``/``--metre`` on that
+    beat grid (rhythm models)."""
     from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.generation import generate_clips
 
@@ -136,15 +163,22 @@ def text_to_audio(
     _check_image_output(image)
     phase = _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
                           denoising=denoising, batch_size=batch_size)
-    _check_seed_images(seed_image, mask)
+    if seed_image is not None or mask is not None:
+        _check_seed_images(seed_image or GENERATION.seed_image_id, mask)
+    if mask is not None and seed_image is None:
+        raise ValueError("--mask keeps parts of a seed image: give --seed-image too")
+    rhythm = _rhythm_flags(bpm, metre)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
+    _check_rhythm_model(pipeline, rhythm)
+    guidance = pipeline.default_guidance if guidance is None else guidance
+    denoising = pipeline.default_denoising if denoising is None else denoising
     inputs = []
     for i in range(num_clips):
         end = PromptInput(prompt=prompt, seed=seed + i, negative_prompt=negative_prompt, denoising=denoising,
                           guidance=guidance)
         inputs.append(InferenceInput(start=end, end=end, alpha=0.0, num_inference_steps=steps,
-                                     seed_image_id=seed_image, mask_image_id=mask))
+                                     seed_image_id=seed_image, mask_image_id=mask, rhythm=rhythm))
     written = []
     with _progress(num_clips) as bar:
         for start in range(0, num_clips, batch_size):
@@ -177,8 +211,8 @@ def interpolate(
     num_clips: int = 5,
     num_inference_steps: T.Optional[int] = None,
     alpha_curve: str = "linear",
-    guidance: float = GENERATION.guidance,
-    denoising: float = GENERATION.denoising,
+    guidance: T.Optional[float] = None,
+    denoising: T.Optional[float] = None,
     seed_image: str = GENERATION.seed_image_id,
     mask: T.Optional[str] = None,
     image_dir: T.Optional[str] = None,
@@ -209,6 +243,8 @@ def interpolate(
     _check_seed_images(seed_image, mask)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
+    guidance = pipeline.default_guidance if guidance is None else guidance
+    denoising = pipeline.default_denoising if denoising is None else denoising
     end_seed = start_seed + 1 if end_seed is None else end_seed
     start = PromptInput(prompt=start_prompt, seed=start_seed, negative_prompt=negative_prompt, denoising=denoising,
                         guidance=guidance)
@@ -247,7 +283,7 @@ def audio_to_audio(
     end_seed: T.Optional[int] = None,
     denoising: float = 0.5,
     end_denoising: T.Optional[float] = None,
-    guidance: float = GENERATION.guidance,
+    guidance: T.Optional[float] = None,
     num_inference_steps: T.Optional[int] = None,
     overlap: float = 0.2,
     mask: T.Optional[str] = None,
@@ -277,6 +313,7 @@ def audio_to_audio(
     waveform, rate = read_audio(input)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
+    guidance = pipeline.default_guidance if guidance is None else guidance
     start = PromptInput(prompt=prompt, seed=seed, negative_prompt=negative_prompt, denoising=denoising, guidance=guidance)
     end = PromptInput(
         prompt=end_prompt if end_prompt is not None else prompt, seed=seed if end_seed is None else end_seed,
@@ -388,8 +425,8 @@ def text_to_audio_batch(
     for i, row in enumerate(rows):
         prompt_input = PromptInput(
             prompt=row["prompt"], seed=int(row.get("seed", 42)), negative_prompt=row.get("negative_prompt"),
-            denoising=float(row.get("denoising", GENERATION.denoising)),
-            guidance=float(row.get("guidance", GENERATION.guidance)),
+            denoising=float(row.get("denoising", pipeline.default_denoising)),
+            guidance=float(row.get("guidance", pipeline.default_guidance)),
         )
         inputs = InferenceInput(
             start=prompt_input, end=prompt_input, alpha=0.0,
@@ -459,15 +496,18 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
 
 
-def _prompt_flags(p: argparse.ArgumentParser, *, denoising: float) -> None:
+def _prompt_flags(p: argparse.ArgumentParser, *, denoising: T.Optional[float]) -> None:
     p.add_argument("--negative-prompt", default=None, help="what to steer away from")
     p.add_argument("--num-inference-steps", type=int, default=None,
                    help=f"scheduler steps, 1 to {GENERATION.max_inference_steps} (default: the model's, "
                         f"{GENERATION.num_inference_steps} with unipc); UNet calls = steps x denoising")
-    p.add_argument("--guidance", type=float, default=GENERATION.guidance,
-                   help=f"classifier-free guidance scale (default: {GENERATION.guidance:g})")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default: the model's; riffusion-model-v1: "
+                        f"{GENERATION.guidance:g})")
     p.add_argument("--denoising", type=float, default=denoising,
-                   help=f"0 keeps the seed image, 1 ignores it (default: {denoising})")
+                   help="0 keeps the seed image, 1 ignores it (default: "
+                        + ("the model's: riffusion-model-v1 and riffusion-small-v1 0.75, rhythm models 1.0, which "
+                           "keeps only the loop's beat)" if denoising is None else f"{denoising})"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -477,13 +517,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image", default=None, help="also write the spectrogram image (.png or .jpg)")
     p.add_argument("--seed", type=int, default=42, help="noise seed (default: 42)")
     p.add_argument("--num-clips", type=int, default=1, help="clips at seeds seed, seed+1, ... (default: 1)")
-    _prompt_flags(p, denoising=GENERATION.denoising)
+    _prompt_flags(p, denoising=None)
     p.add_argument("--width", type=int, default=None,
                    help="image columns, a multiple of 8 (default: the model's; riffusion-model-v1: 512 = 5.11 s); "
                         "wider repeats the seed loop: longer clips")
-    p.add_argument("--seed-image", default=GENERATION.seed_image_id,
-                   help=f"seed image id (default: {GENERATION.seed_image_id})")
+    p.add_argument("--seed-image", default=None,
+                   help="start from this seed loop (an id such as og_beat or waltz); default: none, the clip is made "
+                        "from the prompt alone")
     p.add_argument("--mask", default=None, help="mask id (white = repaint, black = keep the seed image)")
+    p.add_argument("--bpm", type=float, default=None,
+                   help="rhythm models: the tempo of the clip's beat grid (the clip starts on a downbeat)")
+    p.add_argument("--metre", default=None, help="rhythm models, with --bpm: 4/4 (default), 3/4, 6/8, ...")
     _model_flags(p)
     p.set_defaults(_command=text_to_audio)
 
@@ -494,7 +538,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--end-seed", type=int, default=None, help="default: start seed + 1")
     p.add_argument("--num-clips", type=int, default=5, help="clips from alpha 0 to 1 (default: 5)")
     p.add_argument("--alpha-curve", default="linear", help="linear or ease (slow at both ends)")
-    _prompt_flags(p, denoising=GENERATION.denoising)
+    _prompt_flags(p, denoising=None)
     p.add_argument("--seed-image", default=GENERATION.seed_image_id)
     p.add_argument("--mask", default=None)
     p.add_argument("--audio", required=True, help="output audio file (all clips joined)")

@@ -72,6 +72,9 @@ def check_request(state: "ServerState", body: InferenceBody) -> None:
     limit = state.settings.max_inference_steps
     if body.num_inference_steps is not None and body.num_inference_steps > limit:
         raise field_error("num_inference_steps", f"this server allows at most {limit} steps", "less_than_equal")
+    if getattr(body, "rhythm", None) is not None and not state.info.rhythm_input:
+        raise field_error("rhythm", f"{state.info.model_id} has no rhythm input: it follows the seed loop's beat; "
+                          "leave rhythm out or serve a rhythm model", "unsupported")
 
     for field, image_id, kind in (("seed_image_id", body.seed_image_id, "seed"),
                                   ("mask_image_id", body.mask_image_id, "mask")):

@@ -3,6 +3,7 @@ ignored, NaN and infinities refused, sizes bounded, an alpha a rounding error ou
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing as T
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.rhythm import MAX_BEATS_PER_BAR, MAX_BPM, MIN_BPM, BeatGrid
 
 # Ids name files inside the package or a model folder: no separators, no "..", bounded length.
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -88,9 +90,27 @@ class InferenceBody(_Model):
         )
 
 
+class RhythmBody(_Model):
+    """The beat grid a clip follows (models with a rhythm input): the clip starts on a downbeat."""
+
+    bpm: float = Field(ge=MIN_BPM, le=MAX_BPM, description="Beats per minute")
+    beats_per_bar: int = Field(4, ge=1, le=MAX_BEATS_PER_BAR, description="The metre: 4 for 4/4, 3 for 3/4, 6 for 6/8")
+
+    def to_grid(self) -> BeatGrid:
+        return BeatGrid(bpm=self.bpm, beats_per_bar=self.beats_per_bar, offset_s=0.0)
+
+
 class GenerateBody(InferenceBody):
-    """A clip request of the native API, with a choice of file formats."""
+    """A clip request of the native API, with a choice of file formats and, for models with a rhythm input,
+    a tempo and metre of its own (else the seed loop's); a clip on a requested tempo holds whole bars."""
 
     num_inference_steps: T.Optional[int] = Field(None, ge=1, le=1000, description="Default: the server's")
     audio_format: T.Literal["mp3", "wav", "flac", "ogg"] = "mp3"
     image_format: T.Literal["jpeg", "png"] = "jpeg"
+    rhythm: T.Optional[RhythmBody] = Field(None, description="Tempo and metre; default: the seed loop's")
+
+    def to_input(self, default_steps: int = 50) -> InferenceInput:
+        inputs = super().to_input(default_steps)
+        if self.rhythm is None:
+            return inputs
+        return dataclasses.replace(inputs, rhythm=self.rhythm.to_grid())

@@ -1,0 +1,205 @@
+"""Does the jam play what you type, on the loop's beat? Steering and beat at the jam's own defaults.
+
+For each model, a real server (``riffusion serve`` as a subprocess on a loopback port) is asked for its
+``/api/v1/defaults`` (denoising, steps, guidance: what the jam sends), and then for clips over two seed
+loops, a 4/4 one (``og_beat``) and a 3/4 one (``waltz``), exactly as the jam asks for them
+(``POST /api/v1/generate``, one prompt, alpha 0). From the returned audio:
+
+* steering: for prompt pairs that must sound different (low vs high register: spectral centroid;
+  sustained vs percussive: spectral flux per second), the share of (pair, seed, loop) cases where the
+  second prompt's statistic is at least ``--ratio`` (1.5) times the first's;
+* beat kept: for rhythmic prompts, the share of clips whose onset strength (of the returned spectrogram,
+  :func:`riffusion.rhythm.onset_envelope`) on the loop's beat grid is clearly higher than on the same grid
+  shifted by half a beat (``on / (on + off) >= 0.556``: 25 % more);
+* speed: the server's seconds per clip (sequential requests) over the clip's duration.
+
+The prompts were chosen before any model was measured with them, and none is a training caption.
+
+    python bench/bench_jam.py                                   # the shipped default model
+    python bench/bench_jam.py --model riffusion-small-v1 --model riffusion-small-v2 --seeds 5
+    python bench/bench_jam.py --model riffusion-small-v1 --denoising 1.0   # override the jam's setting
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from riffusion.dataset import features  # noqa: E402
+from riffusion.image import params_from_image  # noqa: E402
+from riffusion.rhythm import IMAGE_ONSET_LAG_S, BeatGrid, beat_contrast, onset_envelope  # noqa: E402
+
+#: (statistic, lower prompt, higher prompt): the second must measure higher.
+STEERING_PAIRS = (
+    ("centroid", "a rumbling low bass guitar groove", "a sparkling high glockenspiel melody"),
+    ("centroid", "a dark cello playing low notes", "a bright flute playing high notes"),
+    ("centroid", "a deep tuba and contrabass", "a tinkling music box"),
+    ("flux", "a soft sustained string pad", "a busy drum kit groove"),
+    ("flux", "an ambient synth drone with long notes", "crisp snare and hi-hat rhythm"),
+)
+RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat piano boogie",
+                    "a rock band with drums and electric guitar")
+LOOPS = ("og_beat", "waltz")
+CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``riffusion serve --model MODEL`` on a free loopback port, until closed."""
+
+    def __init__(self, model: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "riffusion", "serve", "--model", model, "--host", "127.0.0.1", "--port",
+             str(self.port), "--cache-size", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server for {model} exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the server for {model} did not start in 10 minutes")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def clip(http: httpx.Client, url: str, defaults: dict, prompt: str, seed: int, loop: str,
+         denoising: float) -> tuple[np.ndarray, int, float, Image.Image]:
+    body = {
+        "start": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": defaults["guidance"]},
+        "end": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": defaults["guidance"]},
+        "alpha": 0.0, "num_inference_steps": defaults["num_inference_steps"], "seed_image_id": loop,
+        "audio_format": "wav", "image_format": "png",
+    }
+    started = time.monotonic()
+    response = http.post(f"{url}/api/v1/generate", json=body)
+    elapsed = time.monotonic() - started
+    response.raise_for_status()
+    data = response.json()
+    waveform, sample_rate = soundfile.read(io.BytesIO(base64.b64decode(data["audio"].split(",", 1)[1])), always_2d=True)
+    image = Image.open(io.BytesIO(base64.b64decode(data["image"].split(",", 1)[1])))
+    image.load()
+    return waveform.T.astype(np.float32), sample_rate, elapsed, image
+
+
+def on_beat(image: Image.Image, grid: BeatGrid) -> float:
+    """:func:`riffusion.rhythm.beat_contrast` of a returned spectrogram image on ``grid``."""
+    params = params_from_image(image, warn=False)
+    pixels = np.asarray(image.convert("RGB").getchannel("R"), dtype=np.float32)
+    return beat_contrast(onset_envelope(pixels), grid, column_s=params.step_size_ms / 1000.0, lag_s=IMAGE_ONSET_LAG_S)
+
+
+def loop_grids(url: str) -> dict[str, BeatGrid]:
+    seeds = httpx.get(f"{url}/api/v1/seed_images", timeout=30).json()
+    items = seeds.get("seed_images", seeds) if isinstance(seeds, dict) else seeds
+    grids = {}
+    for item in items:
+        if item.get("id") in LOOPS and item.get("tempo_bpm"):
+            grids[item["id"]] = BeatGrid(bpm=float(item["tempo_bpm"]), beats_per_bar=item.get("beats_per_bar"))
+    missing = [loop for loop in LOOPS if loop not in grids]
+    if missing:
+        raise LookupError(f"the server's seed images lack tempo annotations for {missing}")
+    return grids
+
+
+def measure(model: str, *, seeds: int, ratio: float, denoising: float | None) -> dict:
+    server = Server(model)
+    try:
+        defaults = httpx.get(f"{server.url}/api/v1/defaults", timeout=30).json()
+        grids = loop_grids(server.url)
+        strength = defaults["denoising"] if denoising is None else denoising
+        steer: dict[str, list[bool]] = {loop: [] for loop in LOOPS}
+        ratios: list[float] = []
+        beat: dict[str, list[float]] = {loop: [] for loop in LOOPS}
+        times: list[float] = []
+        duration = None
+        with httpx.Client(timeout=600) as http:
+            clip(http, server.url, defaults, "warm up", 0, LOOPS[0], strength)  # first-use costs out of the times
+            for loop in LOOPS:
+                for seed in range(seeds):
+                    for statistic, low, high in STEERING_PAIRS:
+                        values = []
+                        for prompt in (low, high):
+                            waveform, sr, elapsed, _ = clip(http, server.url, defaults, prompt, seed, loop, strength)
+                            times.append(elapsed)
+                            duration = waveform.shape[-1] / sr
+                            values.append(features.spectral_centroid(waveform, sr) if statistic == "centroid"
+                                          else features.spectral_flux(waveform, sr))
+                        r = values[1] / max(values[0], 1e-9)
+                        ratios.append(r)
+                        steer[loop].append(r >= ratio)
+                    for prompt in RHYTHMIC_PROMPTS:
+                        waveform, sr, elapsed, image = clip(http, server.url, defaults, prompt, seed, loop, strength)
+                        times.append(elapsed)
+                        beat[loop].append(on_beat(image, grids[loop]))
+        return {
+            "model": model, "denoising": strength, "steps": defaults["num_inference_steps"],
+            "guidance": defaults["guidance"],
+            "steer": {loop: float(np.mean(v)) for loop, v in steer.items()},
+            "median_ratio": float(np.median(ratios)),
+            "beat": {loop: float(np.mean(np.array(v) >= CLEARLY_ON_BEAT)) for loop, v in beat.items()},
+            "median_contrast": float(np.median([c for v in beat.values() for c in v])),
+            "rtf": statistics.median(times) / duration,
+        }
+    finally:
+        server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", help="model to serve (repeatable); default: the server's")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per (pair, loop)")
+    parser.add_argument("--ratio", type=float, default=1.5, help="how much a pair must move its statistic")
+    parser.add_argument("--denoising", type=float, default=None, help="instead of the jam's default")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.ratio <= 1 or (args.denoising is not None and not 0 <= args.denoising <= 1):
+        parser.error("need --seeds >= 1, --ratio > 1 and --denoising in [0, 1]")
+    models = args.model or [None]
+    rows = []
+    for model in models:
+        if model is None:
+            from riffusion.small import DEFAULT_SMALL_MODEL
+
+            model = DEFAULT_SMALL_MODEL
+        rows.append(measure(model, seeds=args.seeds, ratio=args.ratio, denoising=args.denoising))
+    cases = len(STEERING_PAIRS) * args.seeds
+    print(f"\nsteering: {cases} (pair, seed) cases per loop, moved >= {args.ratio}x the right way; beat: "
+          f"{len(RHYTHMIC_PROMPTS) * args.seeds} rhythmic clips per loop clearly on the loop's beat")
+    print(f"{'model':28} {'denoise':>7} {'steps':>5} {'steer 4/4':>9} {'steer 3/4':>9} {'median x':>8} "
+          f"{'beat 4/4':>8} {'beat 3/4':>8} {'contrast':>8} {'RTF':>6}")
+    for row in rows:
+        print(f"{row['model']:28} {row['denoising']:7.2f} {row['steps']:5d} {row['steer']['og_beat']:9.0%} "
+              f"{row['steer']['waltz']:9.0%} {row['median_ratio']:8.2f} {row['beat']['og_beat']:8.0%} "
+              f"{row['beat']['waltz']:8.0%} {row['median_contrast']:8.2f} {row['rtf']:6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
