@@ -302,26 +302,6 @@ def estimate_beat_grid(
                     offset_s=round(best_grid.offset_s, 4))
 
 
-def loop_grid(pixels: np.ndarray, *, column_s: float, bpm: float, beats_per_bar: T.Optional[int]) -> BeatGrid:
-    """The grid of a loop of known tempo and metre that starts on a downbeat: the phase measured from the
-    image (:func:`estimate_beat_grid`), the downbeat taken as the beat nearest the start.
-
-    Parameters
-    ----------
-    pixels : np.ndarray, shape (height, width)
-        The loop's spectrogram image.
-    column_s : float, keyword-only
-        Seconds between columns.
-    bpm : float, keyword-only
-        The loop's tempo.
-    beats_per_bar : int or None, keyword-only
-        Its metre.
-    """
-    grid = estimate_beat_grid(pixels, column_s=column_s, bpm=bpm, beats_per_bar=beats_per_bar)
-    offset = grid.offset_s if grid.offset_s < grid.beat_s / 2 else grid.offset_s - grid.beat_s
-    return dataclasses.replace(grid, offset_s=round(offset, 4))
-
-
 def grid_for_clip(row: T.Mapping[str, T.Any]) -> T.Optional[BeatGrid]:
     """The exact beat grid of a dataset row of rendered MIDI, or None for other rows.
 

@@ -17,10 +17,7 @@ COMPAT = {"riffusion.spectrogram_converter", "riffusion.spectrogram_image_conver
 MAX_LINES = 600
 
 # Engine call sites that still go through the compatibility converters, in files of other owners.
-PENDING = {
-    "engine-below-compat": "riffusion/dataset/seeds.py and riffusion/training/trainer.py still call "
-                           "SpectrogramImageConverter / util.torch_util (use riffusion.image and riffusion.devices)",
-}
+PENDING: dict[str, str] = {}
 
 
 def _lint_imports() -> str:

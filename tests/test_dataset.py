@@ -287,6 +287,47 @@ def test_dataset_build_cli_rendered_midi_and_user_folder(tmp_path):
     assert len(loaded) == len(rows) and "text" in loaded.column_names
 
 
+def test_rendered_midi_rows_give_each_clip_its_beat_grid(tmp_path):
+    from riffusion.rhythm import IMAGE_ONSET_LAG_S, beat_contrast, grid_for_clip, onset_envelope
+
+    out = tmp_path / "ds"
+    result = run_cli("dataset", "build", "--out", str(out), "--sources", "mma", "--max-grooves", "2",
+                     "--render-seconds", "16", "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    contrasts = []
+    for row in rows:
+        assert row["beats_per_bar"] in (2, 3, 4, 5, 6)
+        grid = grid_for_clip(row)
+        pixels = np.asarray(Image.open(out / row["file_name"]).convert("RGB").getchannel("R"), dtype=float)
+        contrasts.append(beat_contrast(onset_envelope(pixels), grid, column_s=SMALL_PARAMS.step_size_ms / 1000,
+                                       lag_s=IMAGE_ONSET_LAG_S))
+    # the grooves' onsets fall on the grids the rows give (0.5 would be no relation)
+    assert np.median(contrasts) > 0.55, contrasts
+
+
+def test_seed_loops_of_several_metres_render_into_a_model_folder(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "spectrogram_params.json").write_text(json.dumps({**SMALL_PARAMS.to_dict(), "image_width": 256}))
+    (model / "seed_images").mkdir()
+    (model / "seed_images" / "old.png").write_bytes(b"replaced")
+    result = run_cli("dataset", "seeds", "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((model / "seed_images" / "seed_images.json").read_text())
+    assert {r["beats_per_bar"] for r in rows} >= {3, 4, 6}
+    tempos = [r["tempo_bpm"] for r in rows]
+    assert min(tempos) <= 75 and max(tempos) >= 170
+    assert not (model / "seed_images" / "old.png").exists() and not (model / "seed_images.tmp").exists()
+    for row in rows:  # whole bars across the clip
+        clip_s = SMALL_PARAMS.num_samples(256) / SMALL_PARAMS.sample_rate
+        assert row["bars"] * row["beats_per_bar"] * 60 / row["tempo_bpm"] == pytest.approx(clip_s, rel=1e-3)
+        with Image.open(model / "seed_images" / row["file"]) as image:
+            assert image.size == (256, 64)
+    missing = run_cli("dataset", "seeds", "--model", str(tmp_path / "nowhere"))
+    assert missing.returncode != 0 and "not a model folder" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_dataset_build_cli_errors(tmp_path):
     folder = make_user_folder(tmp_path)
     out = tmp_path / "ds"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from riffusion.rhythm import (
-    IMAGE_ONSET_LAG_S, RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, loop_grid, onset_envelope, parse_metre, rhythm_features,
+    IMAGE_ONSET_LAG_S, RHYTHM_FEATURES, BeatGrid, beat_contrast, estimate_beat_grid, grid_for_clip, onset_envelope, parse_metre, rhythm_features,
 )
 
 COLUMN_S = 0.02
@@ -96,11 +96,6 @@ def test_onset_envelope_and_beat_contrast():
     assert on > 0.9 and off < 0.1
     with pytest.raises(ValueError, match="height, width"):
         onset_envelope(np.zeros(10))
-
-
-def test_loop_grid_takes_the_beat_nearest_the_start_as_the_downbeat():
-    grid = loop_grid(click_image(120, 0.45), column_s=COLUMN_S, bpm=120, beats_per_bar=4)
-    assert grid.beats_per_bar == 4 and abs(grid.offset_s - (-0.05)) < 0.03
 
 
 def test_grid_of_a_rendered_clip_puts_downbeats_at_whole_bars_from_the_render_start():

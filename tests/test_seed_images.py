@@ -126,3 +126,14 @@ def test_script_reproduces_the_shipped_images(tmp_path):
             f"{row['id']} changed (max {diff.max()}, {(diff > 1).sum()} pixels off by more than 1): "
             "rerun scripts/make_seed_images.py"
         )
+
+
+def test_a_catalogued_loop_gives_its_grid_from_a_downbeat_at_the_start():
+    from riffusion.rhythm import BeatGrid
+    from riffusion.seed_images import seed_beat_grid
+
+    entry = find_seed_image("waltz")
+    grid = seed_beat_grid("waltz", load_seed_image("waltz"), column_s=0.01)
+    assert grid == BeatGrid(bpm=entry.tempo_bpm, beats_per_bar=3, offset_s=0.0)
+    with pytest.raises(LookupError, match="unknown seed image"):
+        seed_beat_grid("no-such-loop", load_seed_image("waltz"), column_s=0.01)

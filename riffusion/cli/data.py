@@ -1,10 +1,11 @@
-"""``riffusion dataset build``: a captioned spectrogram dataset from open sources and your own audio."""
+"""``riffusion dataset build``: a captioned spectrogram dataset from open sources and your own audio;
+``riffusion dataset seeds``: a model folder's seed loops."""
 
 from __future__ import annotations
 
 import argparse
 
-COMMANDS = ("dataset_build",)
+COMMANDS = ("dataset_build", "dataset_seeds")
 
 
 def register(subparsers) -> None:
@@ -53,6 +54,18 @@ def register(subparsers) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     build.set_defaults(_command=dataset_build)
 
+    seeds = sub.add_parser(
+        "seeds",
+        help="render the seed loops into a model folder's seed_images/",
+        description=(
+            "Render the seed loops (drum and instrument loops of whole bars in 4/4, 3/4 and 6/8, from about 70 "
+            "to 190 bpm, written note by note and rendered with fluidsynth + FluidR3_GM) at a model's geometry "
+            "into MODEL/seed_images/ with seed_images.json (tempo, bars, metre), replacing what is there."
+        ),
+    )
+    seeds.add_argument("--model", required=True, help="model folder (with spectrogram_params.json)")
+    seeds.set_defaults(_command=dataset_seeds)
+
 
 def dataset_build(
     *, out: str, sources: str = "mma,parts,game-music", user_folder: str | None = None,
@@ -84,3 +97,27 @@ def dataset_build(
         tempo_octave=tempo_octave,
     )
     build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
+
+
+def dataset_seeds(*, model: str) -> None:
+    """Render the seed loops into ``model``/seed_images (written beside it, then renamed into place)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from riffusion.dataset import resolve_params
+    from riffusion.dataset.seeds import render_seed_images
+
+    folder = Path(model)
+    if not (folder / "spectrogram_params.json").is_file():
+        raise FileNotFoundError(f"{model!r} is not a model folder (no spectrogram_params.json)")
+    params, width = resolve_params(str(folder))
+    tmp = folder / "seed_images.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    rows = render_seed_images(tmp, params=params, width=width)
+    target = folder / "seed_images"
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    print(f"wrote {len(rows)} seed loops to {target}", file=sys.stderr)

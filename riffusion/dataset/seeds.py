@@ -25,7 +25,7 @@ class SeedLoop:
     bars: int
     beats_per_bar: int
     programs: tuple[tuple[int, int], ...]
-    notes: tuple[Note, ...]  # one loop, beats from 0 to 4 * bars
+    notes: tuple[Note, ...]  # one loop, beats from 0 to beats_per_bar * bars
 
 
 def _drums(pattern: T.Mapping[int, T.Sequence[float]], bars: int, velocity: int = 100, beats_per_bar: int = 4) -> list[Note]:
@@ -49,6 +49,15 @@ def seed_loops() -> list[SeedLoop]:
     waltz = [n for bar, (root, chord) in enumerate(waltz_chords) for n in
              [Note(bar * 3, 0.9, root, 100, 1)] + [Note(bar * 3 + b, 0.5, p, 70, 0) for b in (1, 2) for p in chord]]
     waltz += _drums({36: (0,), 42: (1, 2)}, 4, 70, beats_per_bar=3)
+    ballad_chords = ((45, (57, 60, 64)), (41, (57, 60, 65)))
+    slow_waltz = [n for bar, (root, chord) in enumerate(ballad_chords) for n in
+                  [Note(bar * 3, 2.8, root, 90, 1)] + [Note(bar * 3 + b, 0.9, p, 60, 0) for b in (1, 2) for p in chord]]
+    jig_chords = ((50, (62, 66, 69)), (45, (61, 64, 69)))  # 6/8 counted in eighths: pulses on 1 and 4
+    jig = [n for bar, (root, chord) in enumerate(jig_chords) for n in
+           [Note(bar * 6, 1.4, root, 100, 1), Note(bar * 6 + 3, 1.4, root + 7, 90, 1)]
+           + [Note(bar * 6 + b, 0.4, p, 65 if b % 3 else 85, 0) for b in range(6) for p in chord]]
+    jig += _drums({36: (0, 3), 42: (1, 2, 4, 5)}, 2, 75, beats_per_bar=6)
+    breakbeat = _drums({36: (0, 2.5), 38: (1, 3), 42: tuple(i / 2 for i in range(8))}, 4)
     return [
         SeedLoop("og_beat", "rock drum beat with a bass line, 2 bars of 4/4", 2, 4, ((1, 33),),
                  tuple(_drums(rock, 2) + bass)),
@@ -60,6 +69,11 @@ def seed_loops() -> list[SeedLoop]:
         SeedLoop("vibes", "vibraphone chords, 2 bars of 4/4", 2, 4, ((0, 11),), tuple(vibes)),
         SeedLoop("waltz", "waltz accompaniment, bass and piano chords, 4 bars of 3/4", 4, 3, ((0, 0), (1, 32)),
                  tuple(waltz)),
+        SeedLoop("slow_waltz", "slow waltz, bass and piano chords, 2 bars of 3/4 (70.6 bpm)", 2, 3,
+                 ((0, 0), (1, 32)), tuple(slow_waltz)),
+        SeedLoop("jig", "jig in 6/8, bass on one and four under guitar chords, 2 bars (141 eighths per minute)", 2, 6,
+                 ((0, 24), (1, 32)), tuple(jig)),
+        SeedLoop("breakbeat", "fast drum beat, 4 bars of 4/4 (188 bpm)", 4, 4, (), tuple(breakbeat)),
     ]
 
 
@@ -71,14 +85,12 @@ def render_seed_images(out_dir: T.Union[str, Path], *, params: SpectrogramParams
 
     from riffusion.audio import read_audio
     from riffusion.dataset.render import find_soundfont, require_tool
-    from riffusion.image import save_image
-    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+    from riffusion.image import image_from_waveform, save_image
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     soundfont = soundfont or find_soundfont()
     fluidsynth = require_tool("fluidsynth", "fluidsynth")
-    converter = SpectrogramImageConverter(params, device="cpu")
     clip_samples = params.num_samples(width)
     duration_s = clip_samples / params.sample_rate
     rows = []
@@ -95,7 +107,7 @@ def render_seed_images(out_dir: T.Union[str, Path], *, params: SpectrogramParams
             waveform, _ = read_audio(wav, sample_rate=params.sample_rate, mono=not params.stereo)
             start = int(round(beats * 60.0 / tempo * params.sample_rate))
             clip = waveform[:, start : start + clip_samples]
-            image = converter.image_from_waveform(clip, params.sample_rate)
+            image = image_from_waveform(clip, params.sample_rate, params)
             save_image(image, out_dir / f"{loop.id}.png")
             rows.append({"id": loop.id, "file": f"{loop.id}.png", "tempo_bpm": round(tempo, 3), "bars": loop.bars,
                          "beats_per_bar": loop.beats_per_bar, "kind": "seed", "description": loop.description})

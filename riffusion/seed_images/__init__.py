@@ -163,17 +163,17 @@ def load_seed_image(image_id: str = DEFAULT_SEED_IMAGE, model: ModelLike = None,
 
 
 def seed_beat_grid(image_id: str, image: Image.Image, model: ModelLike = None, *, column_s: float):
-    """The beat grid of seed loop ``image_id`` as loaded (``image``, possibly tiled): its catalogued tempo and
-    metre with the phase measured from the image, or the whole grid estimated where it has no tempo
-    (:mod:`riffusion.rhythm`); None when that finds no pulse."""
+    """The beat grid of seed loop ``image_id`` as loaded (``image``, possibly tiled): a catalogued loop is
+    whole bars from a downbeat at its start, at its catalogued tempo and metre; a loop without a tempo gets
+    an estimated grid (:func:`riffusion.rhythm.estimate_beat_grid`; None when that finds no pulse)."""
     import numpy as np
 
-    from riffusion.rhythm import estimate_beat_grid, loop_grid
+    from riffusion.rhythm import BeatGrid, estimate_beat_grid
 
     entry = find_seed_image(image_id, model, kind="seed")
-    pixels = np.asarray(image.convert("RGB").getchannel("R"), dtype=np.float32)
     if entry.tempo_bpm:
-        return loop_grid(pixels, column_s=column_s, bpm=float(entry.tempo_bpm), beats_per_bar=entry.beats_per_bar)
+        return BeatGrid(bpm=float(entry.tempo_bpm), beats_per_bar=entry.beats_per_bar, offset_s=0.0)
+    pixels = np.asarray(image.convert("RGB").getchannel("R"), dtype=np.float32)
     return estimate_beat_grid(pixels, column_s=column_s)
 
 

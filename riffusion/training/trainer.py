@@ -99,7 +99,7 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"invalid training option {name}={getattr(self, name)!r}")
         from riffusion.training.data import parse_oversample
-        from riffusion.util.torch_util import validate_device
+        from riffusion.devices import validate_device
 
         try:
             validate_device(self.device)
@@ -212,7 +212,7 @@ def train(config: TrainConfig, *, progress: T.Optional[bool] = None, log: T.Call
             )
     _write_json(saved_path, config.to_dict())
 
-    from riffusion.util.torch_util import check_device
+    from riffusion.devices import check_device
 
     # "auto": CUDA or the CPU (MPS only when asked for: it is untested here); an absent one: the CPU, with a warning
     device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else check_device(config.device)
@@ -436,16 +436,14 @@ def _write_samples(adapter, model, config: TrainConfig, folder: Path) -> None:
     import numpy as np
 
     from riffusion.audio import write_audio
-    from riffusion.image import save_image
-    from riffusion.spectrogram_image_converter import SpectrogramImageConverter
+    from riffusion.image import save_image, waveform_from_image
 
     folder.mkdir(parents=True, exist_ok=True)
     images = adapter.sample(model, list(config.sample_prompts), seed=config.seed, steps=config.sample_steps)
-    converter = SpectrogramImageConverter(adapter.params, device="cpu")
     lines = []
     for i, (prompt, image) in enumerate(zip(config.sample_prompts, images)):
         save_image(image, folder / f"{i:02d}.png")
-        waveform = converter.waveform_from_image(image, generator=torch.Generator().manual_seed(i))
+        waveform = waveform_from_image(image, adapter.params, generator=torch.Generator().manual_seed(i))
         write_audio(folder / f"{i:02d}.wav", np.asarray(waveform), adapter.params.sample_rate)
         lines.append(f"{i:02d}\t{prompt}")
     (folder / "prompts.txt").write_text("\n".join(lines) + "\n")
