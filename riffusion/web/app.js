@@ -24,7 +24,7 @@ const ui = new UI(jam);
 // Read-only test hook: what a headless browser test checks instead of listening.
 const view = (clip) => ({
   counter: clip.counter, alpha: clip.alpha, state: clip.state, transition: !!clip.transition,
-  start: { ...clip.start }, end: { ...clip.end },
+  start: { ...clip.start }, end: { ...clip.end }, duration: clip.duration ?? null, barSeconds: clip.barSeconds ?? null,
 });
 window.__riff = Object.freeze({
   get clips() { return jam.clips.map(view); },
@@ -33,7 +33,11 @@ window.__riff = Object.freeze({
   get state() { return jam.state; },
   get upNext() { return jam.upNext; },
   get upcoming() { return jam.upcomingPrompts; },
-  get requests() { return jam.requests.map((r) => ({ alpha: r.alpha, start: { ...r.start }, end: { ...r.end } })); },
+  get requests() {
+    return jam.requests.map((r) => ({
+      alpha: r.alpha, start: { ...r.start }, end: { ...r.end }, ...(r.rhythm ? { rhythm: { ...r.rhythm } } : {}),
+    }));
+  },
   get settings() { return { ...jam.settings }; },
   get meshCount() { return timeline ? timeline.meshCount : 0; },
   get textureCount() { return timeline ? timeline.textureCount : 0; },

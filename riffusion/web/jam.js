@@ -16,6 +16,8 @@ export class Jam {
     this.settings = {
       numInferenceSteps: 25, seedImageId: "og_beat", maskImageId: null, denoising: 0.75, guidance: 7.0,
       alphaVelocity: 0.25, idleMinutes: 10,
+      // Models with a rhythm input: null bpm follows the seed loop's tempo and metre, a number sets them.
+      rhythmInput: false, bpm: null, beatsPerBar: 4,
     };
     this.sequence = new Sequence(this.settings);
     this.player = new Player({ speed, onPiece });
@@ -41,6 +43,7 @@ export class Jam {
       Object.assign(this.settings, {
         numInferenceSteps: defaults.num_inference_steps, seedImageId: defaults.seed_image_id,
         denoising: defaults.denoising, guidance: defaults.guidance, alphaVelocity: defaults.alpha_velocity,
+        rhythmInput: Boolean(defaults.rhythm_input),
       });
     } catch (error) {
       console.warn("using built-in defaults:", error.message);
@@ -54,6 +57,10 @@ export class Jam {
     for (const [key, value] of Object.entries(overrides)) if (value !== null) this.settings[key] = value;
     if (params.get("seedImageId")) this.settings.seedImageId = params.get("seedImageId");
     if (params.get("maskImageId")) this.settings.maskImageId = params.get("maskImageId");
+    const bpm = number("bpm");
+    if (bpm !== null && this.settings.rhythmInput) this.settings.bpm = Math.min(300, Math.max(30, bpm));
+    const beats = number("beatsPerBar");
+    if (beats !== null) this.settings.beatsPerBar = Math.min(16, Math.max(1, Math.round(beats)));
     this.settings.alphaVelocity = Math.min(1, Math.max(0.05, this.settings.alphaVelocity));
     const prompt = cleanPrompt(params.get("prompt") || "") || examplePrompt();
     const seed = number("seed") ?? Math.floor(Math.random() * 1000000);
@@ -99,10 +106,12 @@ export class Jam {
       end: { ...inputs.end, denoising: s.denoising, guidance: s.guidance },
       audio_format: "wav", image_format: "jpeg", // WAV: no encoder padding, gapless seams
     };
+    // A set tempo: clips start on a downbeat and the server cuts them to whole bars, so they join on the bar.
+    if (s.rhythmInput && s.bpm) body.rhythm = { bpm: s.bpm, beats_per_bar: s.beatsPerBar };
     this.inFlight = true;
     const epoch = this.epoch; // a jump to another prompt while this request runs makes its clip stale
     if (this.state !== "retrying" && this.state !== "behind") this.state = "generating";
-    this.requests.push({ alpha: inputs.alpha, start: inputs.start, end: inputs.end });
+    this.requests.push({ alpha: inputs.alpha, start: inputs.start, end: inputs.end, rhythm: body.rhythm });
     if (this.requests.length > 1000) this.requests.shift();
     try {
       const clip = await this.makeClip(inputs, await generateClip(body));
@@ -130,12 +139,18 @@ export class Jam {
     await image.decode();
     const audioBytes = dataUrlBytes(data.audio);
     const buffer = await this.player.context.decodeAudioData(audioBytes.buffer.slice(0));
-    const seed = this.seedImages.find((entry) => entry.id === this.settings.seedImageId);
-    const bars = seed && seed.bars ? seed.bars : 1;
     return {
       ...inputs, counter, state: "ready", image, imageUrl: data.image, buffer, duration: buffer.duration,
-      barSeconds: buffer.duration / bars, prompt: inputs.alpha < 0.5 ? inputs.start.prompt : inputs.end.prompt,
+      barSeconds: this.barSeconds(buffer.duration), prompt: inputs.alpha < 0.5 ? inputs.start.prompt : inputs.end.prompt,
     };
+  }
+
+  // The length of a bar of a clip `duration` seconds long: the set tempo's, else the seed loop's bars.
+  barSeconds(duration) {
+    const s = this.settings;
+    if (s.rhythmInput && s.bpm) return Math.min(duration, (60 / s.bpm) * s.beatsPerBar);
+    const seed = this.seedImages.find((entry) => entry.id === s.seedImageId);
+    return duration / (seed && seed.bars ? seed.bars : 1);
   }
 
   discard(clip) {

@@ -45,6 +45,26 @@ export class UI {
     seedSelect.value = jam.settings.seedImageId;
     seedSelect.addEventListener("change", () => { jam.settings.seedImageId = seedSelect.value; });
     const denoising = $("denoising");
+    if (jam.settings.rhythmInput) {
+      // A rhythm model keeps the loop's beat by itself: denoising only says how much of its sound stays.
+      $("rhythm-settings").hidden = false;
+      $("denoising-label").textContent = "Loop's sound kept";
+      const kept = [["1", "None, only its beat"], ["0.9", "A trace"], ["0.8", "Some"], ["0.7", "Much"]];
+      denoising.replaceChildren(...kept.map(([value, text]) => new Option(text, value)));
+      const tempo = $("tempo");
+      const metre = $("metre");
+      if (jam.settings.bpm && ![...tempo.options].some((o) => +o.value === jam.settings.bpm)) {
+        tempo.add(new Option(`${jam.settings.bpm} bpm`, String(jam.settings.bpm)));
+      }
+      tempo.value = jam.settings.bpm ? String(jam.settings.bpm) : "";
+      metre.value = String(jam.settings.beatsPerBar);
+      metre.disabled = !jam.settings.bpm;
+      tempo.addEventListener("change", () => {
+        jam.settings.bpm = tempo.value ? +tempo.value : null;
+        metre.disabled = !jam.settings.bpm;
+      });
+      metre.addEventListener("change", () => { jam.settings.beatsPerBar = +metre.value; });
+    }
     if (![...denoising.options].some((o) => +o.value === jam.settings.denoising)) {
       denoising.add(new Option(`Custom (${jam.settings.denoising})`, String(jam.settings.denoising)));
     }
@@ -81,6 +101,10 @@ export class UI {
     }
     link.searchParams.set("denoising", jam.settings.denoising);
     link.searchParams.set("seedImageId", jam.settings.seedImageId);
+    if (jam.settings.bpm) {
+      link.searchParams.set("bpm", jam.settings.bpm);
+      link.searchParams.set("beatsPerBar", jam.settings.beatsPerBar);
+    }
     $("share-link").value = link.toString();
     const session = jam.sessionAudio();
     if (session) {

@@ -23,15 +23,18 @@ pytestmark = pytest.mark.browser
 
 
 class Server:
-    """A ``riffusion serve --model tiny-random`` subprocess that tests can stop and start again."""
+    """A ``riffusion serve`` subprocess (``tiny-random``, or the model folder ``model``) that tests can stop
+    and start again."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, model=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.model = model
 
     def start(self):
-        self.process = start_server_process(*FAST_SERVER, port=self.port)
+        extra = ("--model", str(self.model)) if self.model else ()
+        self.process = start_server_process(*FAST_SERVER, *extra, port=self.port)
         wait_healthy(self.url, process=self.process)
         return self
 
@@ -47,6 +50,26 @@ class Server:
 @pytest.fixture(scope="session")
 def jam_server():
     server = Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rhythm_server(tmp_path_factory):
+    """A server of a tiny riffusion-small model with a rhythm input (random weights) and the shipped loops."""
+    import shutil
+
+    import torch
+
+    from riffusion import small as sm
+
+    torch.manual_seed(0)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32), num_inference_steps=2, rhythm_channels=4,
+                                 default_denoising=1.0)
+    folder = tmp_path_factory.mktemp("rhythm-model") / "tiny-rhythm"
+    sm.save_small_model(folder, sm.build_unet(config, sm.SMALL_PARAMS), config=config, params=sm.SMALL_PARAMS)
+    shutil.copytree(sm.MODELS_DIR / sm.DEFAULT_SMALL_MODEL / "seed_images", folder / "seed_images")
+    server = Server(model=folder).start()
     yield server
     server.stop()
 

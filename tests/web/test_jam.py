@@ -304,3 +304,39 @@ def test_idle_pause_is_a_non_blocking_dialog(open_page, jam_server):
     page.page.click("#idle-continue")
     page.wait_for("window.__riff.isPlaying && window.__riff.state !== 'paused-idle'")
     assert not page.page.is_visible("#idle")
+
+
+def test_a_rhythm_model_plays_a_set_tempo_and_metre_in_whole_bars(open_page, rhythm_server):
+    page = open_page()
+    start(page, rhythm_server, query="prompt=jazz+piano&seed=3&bpm=128&beatsPerBar=3")
+    reqs = wait_requests(page, 2)
+    assert reqs[0]["rhythm"] == {"bpm": 128, "beats_per_bar": 3}
+    assert page.riff("settings")["denoising"] == 1.0  # the model's own: only the loop's beat is kept
+    page.wait_for("window.__riff.clips.some(c => c.duration)")
+    bar = 60 / 128 * 3
+    for clip in page.riff("clips"):
+        if clip["duration"]:
+            bars = clip["duration"] / bar
+            assert abs(bars - round(bars)) < 0.01 and round(bars) >= 1  # cut to whole bars by the server
+            assert clip["barSeconds"] == pytest.approx(bar)
+    page.page.click("#settings-button")
+    assert page.page.inner_text("#denoising-label") == "Loop's sound kept"
+    assert page.page.is_visible("#tempo") and page.page.input_value("#metre") == "3"
+    page.page.select_option("#tempo", "")  # back to the loop's own tempo
+    assert page.page.is_disabled("#metre")
+    count = len(requests(page))
+    later = wait_requests(page, count + 2)[count + 1:]
+    assert later and all("rhythm" not in r for r in later)
+    link_page = page.page
+    link_page.click("[data-close=settings]")
+    link_page.click("#share-button")
+    assert "bpm=" not in link_page.input_value("#share-link")
+
+
+def test_a_model_without_rhythm_input_hides_the_tempo_setting(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server, query="prompt=jazz&seed=1&bpm=128", play=False)
+    assert "rhythm" not in requests(page)[0]
+    page.page.click("#settings-button")
+    assert not page.page.is_visible("#tempo")
+    assert page.page.inner_text("#denoising-label") == "Denoising"
