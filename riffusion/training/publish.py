@@ -31,10 +31,10 @@ SAMPLE_PROMPTS = (
 def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate_seeds: int = 0,
             steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
             denoising_gamma: T.Optional[float] = None, guidance_min_timestep: T.Optional[int] = None,
-            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+            default_denoising: T.Optional[float] = None, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps``, ``guidance``,
-    ``denoising_gamma`` and ``guidance_min_timestep`` set the model's defaults in ``riffusion_model.json``
-    (see :class:`riffusion.small.SmallModelConfig`)."""
+    ``denoising_gamma``, ``guidance_min_timestep`` and ``default_denoising`` set the model's defaults in
+    ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
     from riffusion.small import SmallModelConfig, SmallRiffusionPipeline
@@ -46,6 +46,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
         ("guidance_scale", None if guidance is None else float(guidance)),
         ("denoising_gamma", None if denoising_gamma is None else float(denoising_gamma)),
         ("guidance_min_timestep", guidance_min_timestep),
+        ("default_denoising", None if default_denoising is None else float(default_denoising)),
     ) if value is not None}
     SmallModelConfig(**overrides)  # the model's own checks of these values, before anything is written
     source = run_dir / "model"
@@ -84,8 +85,9 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
         images.append(pipe.text_to_image(prompt, seed=i))
         labels.append(f"{prompt} (from noise)")
         if seed_path.is_file():
-            images.append(pipe.text_to_image(prompt, seed=i, init_image=Image.open(seed_path), denoising=0.75))
-            labels.append(f"{prompt} (img2img og_beat, 0.75)")
+            strength = pipe.default_denoising
+            images.append(pipe.text_to_image(prompt, seed=i, init_image=Image.open(seed_path), denoising=strength))
+            labels.append(f"{prompt} (og_beat, denoising {strength:g})")
     spectrogram_grid(images, labels, figures / "samples.png")
     result: dict[str, T.Any] = {"training": training}
     if evaluate_seeds:
@@ -108,11 +110,13 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
                         help="img2img strength calibration of the published model (strength ** gamma)")
     parser.add_argument("--guidance-min-timestep", type=int, default=None, metavar="T",
                         help="guide only the steps whose timestep (0-999) is at least T")
+    parser.add_argument("--default-denoising", type=float, default=None,
+                        help="the denoising from a seed loop the published model is played at (the jam's default)")
     args = parser.parse_args(argv)
     try:
         publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
                 denoising_gamma=args.denoising_gamma, guidance_min_timestep=args.guidance_min_timestep,
-                log=lambda m: print(m, file=sys.stderr))
+                default_denoising=args.default_denoising, log=lambda m: print(m, file=sys.stderr))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
