@@ -26,13 +26,13 @@ import argparse
 import base64
 import io
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -42,6 +42,7 @@ from PIL import Image  # noqa: E402
 from riffusion.dataset import features  # noqa: E402
 from riffusion.image import params_from_image  # noqa: E402
 from riffusion.rhythm import IMAGE_ONSET_LAG_S, BeatGrid, beat_contrast, onset_envelope  # noqa: E402
+from server.conftest import free_port, start_server_process, wait_healthy  # noqa: E402
 
 #: (statistic, lower prompt, higher prompt): the second must measure higher.
 STEERING_PAIRS = (
@@ -57,33 +58,15 @@ LOOPS = ("og_beat", "waltz")
 CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
-    """``riffusion serve --model MODEL`` on a free loopback port, until closed."""
+    """``riffusion serve --model MODEL`` on a free loopback port (the test suite's server helpers), until
+    closed."""
 
     def __init__(self, model: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "riffusion", "serve", "--model", model, "--host", "127.0.0.1", "--port",
-             str(self.port), "--cache-size", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server for {model} exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"the server for {model} did not start in 10 minutes")
+        self.process = start_server_process("--model", model, "--cache-size", "0", port=self.port)
+        wait_healthy(self.url, timeout=600, process=self.process)
 
     def close(self) -> None:
         self.process.terminate()
