@@ -33,7 +33,7 @@ def test_text_to_audio_writes_audio_and_images(tmp_path):
     audio, image = tmp_path / "jazz.mp3", tmp_path / "jazz.png"
     result = run_cli("text-to-audio", "--prompt", "jazzy (rapping:1.2) from paris", "--negative-prompt", "noise",
                      "--seed", "7", "--guidance", "6", "--scheduler", "euler", "--audio", audio, "--image", image,
-                     "--num-clips", "2", "--width", "256", *FAST)
+                     "--num-clips", "2", "--width", "256", "--seed-image", "og_beat", *FAST)
     assert result.returncode == 0, result.stderr
     for i in range(2):
         info = sf.info(str(tmp_path / f"jazz_00{i}.mp3"))
@@ -41,6 +41,32 @@ def test_text_to_audio_writes_audio_and_images(tmp_path):
         assert Image.open(tmp_path / f"jazz_00{i}.png").size == (256, 512)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jazz_000.mp3", "jazz_000.png", "jazz_001.mp3", "jazz_001.png"]
     assert str(tmp_path / "jazz_000.mp3") in result.stdout
+
+
+def test_text_to_audio_makes_music_from_the_prompt_alone_by_default(tmp_path):
+    audio, image = tmp_path / "a.wav", tmp_path / "a.png"
+    result = run_cli("text-to-audio", "--prompt", "a slow sad cello", "--audio", audio, "--image", image, *FAST)
+    assert result.returncode == 0, result.stderr
+    # from noise: the same prompt and seed on the seed loop makes another picture
+    looped = tmp_path / "b.png"
+    result = run_cli("text-to-audio", "--prompt", "a slow sad cello", "--audio", tmp_path / "b.wav", "--image", looped,
+                     "--seed-image", "og_beat", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert not np.array_equal(np.asarray(Image.open(image)), np.asarray(Image.open(looped)))
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--bpm", "90"), "--bpm needs a model with a rhythm input"),
+    (("--metre", "3/4"), "--metre needs --bpm"),
+    (("--bpm", "500", "--metre", "3/4"), "--bpm: bpm must be a number in [30, 300], got 500.0"),
+    (("--bpm", "90", "--metre", "3/5"), "metre must look like 4/4, 3/4 or 6/8"),
+    (("--mask", "mask_top_third_75"), "--mask keeps parts of a seed image: give --seed-image too"),
+    (("--width", "256"), "--width makes a longer clip by repeating a seed loop: give --seed-image too"),
+])
+def test_text_to_audio_rhythm_and_loop_errors_are_one_line(capsys, tmp_path, args, message):
+    result = InProcess(capsys, "text-to-audio", "--prompt", "x", "--audio", tmp_path / "x.wav", *FAST, *args)
+    assert_clean_error(result, message)
+    assert not list(tmp_path.iterdir())
 
 
 def test_interpolate_writes_one_track_and_the_images(tmp_path):

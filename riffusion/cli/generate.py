@@ -167,6 +167,8 @@ def text_to_audio(
         _check_seed_images(seed_image or GENERATION.seed_image_id, mask)
     if mask is not None and seed_image is None:
         raise ValueError("--mask keeps parts of a seed image: give --seed-image too")
+    if width is not None and seed_image is None:
+        raise ValueError("--width makes a longer clip by repeating a seed loop: give --seed-image too")
     rhythm = _rhythm_flags(bpm, metre)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
@@ -519,8 +521,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-clips", type=int, default=1, help="clips at seeds seed, seed+1, ... (default: 1)")
     _prompt_flags(p, denoising=None)
     p.add_argument("--width", type=int, default=None,
-                   help="image columns, a multiple of 8 (default: the model's; riffusion-model-v1: 512 = 5.11 s); "
-                        "wider repeats the seed loop: longer clips")
+                   help="with --seed-image: image columns, a multiple of 8 (default: the model's; riffusion-model-v1: "
+                        "512 = 5.11 s); wider repeats the seed loop: longer clips")
     p.add_argument("--seed-image", default=None,
                    help="start from this seed loop (an id such as og_beat or waltz); default: none, the clip is made "
                         "from the prompt alone")
