@@ -73,6 +73,11 @@ class SpectrogramPipeline(T.Protocol):
     @property
     def has_rhythm_input(self) -> bool: ...
 
+    def min_num_inference_steps(self, denoising: float) -> int:
+        """The fewest steps that still denoise a seed image at ``denoising`` (a smaller count would return
+        the seed image whatever the prompt); requests for fewer are refused."""
+        ...
+
     def riffuse(self, inputs: "InferenceInput", init_image: T.Optional["Image.Image"] = None,
                 mask_image: T.Optional["Image.Image"] = None, use_reweighting: bool = True) -> "Image.Image":
         """One clip's spectrogram image: ``inputs.start`` -> ``inputs.end`` at ``inputs.alpha``."""

@@ -283,6 +283,27 @@ class RiffusionPipeline:
         scheduler = type(self.scheduler).from_config(self.scheduler.config)
         return len(_img2img_timesteps(scheduler, num_inference_steps, denoising, torch.device("cpu"))[0])
 
+    def min_num_inference_steps(self, denoising: float) -> int:
+        """The fewest steps that run at least one UNet evaluation from a seed image at ``denoising``.
+
+        img2img runs the last ``int(steps * denoising)`` steps of the schedule, so a step count below
+        ``1 / denoising`` would return the seed image through the VAE whatever the prompt. At denoising 0
+        (keep the seed image, nothing to denoise) every count is accepted: 1.
+
+        Raises
+        ------
+        ValueError
+            If ``denoising`` is outside [0, 1].
+        """
+        check_generation(denoising=denoising)
+        strength = round(float(denoising), 6)  # as riffuse_batch groups requests
+        if strength == 0.0:
+            return 1
+        steps = max(1, int(1.0 / strength) - 1)
+        while _denoised_steps(steps, strength) == 0:
+            steps += 1
+        return steps
+
     def _check_item(self, item: T.Sequence) -> BatchItem:
         if isinstance(item, InferenceInput):
             item = (item, None, None)
@@ -296,6 +317,15 @@ class RiffusionPipeline:
                 raise ValueError(f"start and end must be PromptInput, got {type(end).__name__}")
             check_generation(denoising=end.denoising, guidance=end.guidance)
         check_generation(alpha=inputs.alpha, num_inference_steps=inputs.num_inference_steps)
+        if init_image is not None:
+            strength = round(_strength(inputs), 6)
+            if strength > 0.0 and _denoised_steps(inputs.num_inference_steps, strength) == 0:
+                need = self.min_num_inference_steps(strength)
+                raise ValueError(
+                    f"num_inference_steps={inputs.num_inference_steps} at denoising {strength:g} runs no UNet "
+                    f"evaluation (int({inputs.num_inference_steps} x {strength:g}) = 0): the clip would be the "
+                    f"seed image whatever the prompt; use at least {need} steps at this denoising"
+                )
         factor = self.vae_scale_factor
         if init_image is not None:
             width, height = init_image.size
@@ -483,11 +513,16 @@ def _randn(shape: T.Sequence[int], seed: int) -> torch.Tensor:
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
 
 
+def _denoised_steps(num_inference_steps: int, strength: float) -> int:
+    """How many of ``num_inference_steps`` img2img runs at ``strength`` (the last ones of the schedule)."""
+    return min(int(num_inference_steps * strength), int(num_inference_steps))
+
+
 def _img2img_timesteps(scheduler, num_inference_steps: int, strength: float, device) -> tuple[torch.Tensor, int]:
     """The timesteps img2img runs at ``strength``, as diffusers' img2img computes them; sets the
     scheduler's begin index. Returns (timesteps, begin index)."""
     scheduler.set_timesteps(int(num_inference_steps), device=device)
-    init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+    init_timestep = _denoised_steps(num_inference_steps, strength)
     t_start = max(num_inference_steps - init_timestep, 0)
     begin = t_start * scheduler.order
     timesteps = scheduler.timesteps[begin:]

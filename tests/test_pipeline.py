@@ -237,3 +237,26 @@ def test_load_checkpoint_compat_falls_back_to_cpu_float32():
 def test_original_embedding_methods(pipe):
     assert torch.equal(pipe.embed_text("jazz"), pipe.encode_prompt("jazz", use_weights=False))
     assert not torch.equal(pipe.embed_text_weighted("(jazz:1.5) x"), pipe.embed_text("(jazz:1.5) x"))
+
+
+@pytest.mark.parametrize("denoising, fewest", [(1.0, 1), (0.75, 2), (0.5, 2), (0.3, 4), (0.1, 10), (0.0, 1)])
+def test_min_num_inference_steps_is_the_fewest_that_run_the_unet(pipe, denoising, fewest):
+    assert pipe.min_num_inference_steps(denoising) == fewest
+    if denoising > 0:
+        assert pipe.unet_evaluations(fewest, denoising) >= 1
+        assert fewest == 1 or pipe.unet_evaluations(fewest - 1, denoising) == 0
+
+
+def test_min_num_inference_steps_refuses_a_denoising_outside_0_1(pipe):
+    with pytest.raises(ValueError, match="denoising must be in"):
+        pipe.min_num_inference_steps(1.5)
+
+
+def test_a_step_count_that_runs_no_unet_evaluation_is_refused(pipe, seed):
+    # int(1 * 0.75) = 0 evaluations: the clip would be the seed image through the VAE, whatever the prompt.
+    with pytest.raises(ValueError, match=r"num_inference_steps=1 at denoising 0.75 .*no UNet.*at least 2 steps"):
+        pipe.riffuse(request(steps=1), seed)
+    with pytest.raises(ValueError, match="at least 4 steps"):
+        pipe.riffuse_batch([(request(steps=8), seed, None), (request(steps=3, denoising=0.3), seed, None)])
+    # From noise (no seed image) every step denoises.
+    assert pipe.riffuse(request(steps=1, denoising=0.75)).size == pipe.image_size

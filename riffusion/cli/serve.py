@@ -10,7 +10,7 @@ import os
 import typing as T
 
 from riffusion.server.settings import DEFAULT_SETTINGS as _DEFAULTS
-from riffusion.server.settings import ServerSettings
+from riffusion.server.settings import ServerSettings, add_step_arguments
 
 COMMANDS = ("serve",)
 
@@ -33,6 +33,7 @@ def serve(
     cache_mb: float = _DEFAULTS.cache_max_bytes / _MIB,
     cors_origin: T.Sequence[str] = _DEFAULTS.cors_origins,
     log_prompts: bool = _DEFAULTS.log_prompts,
+    warmup: bool = _DEFAULTS.warmup,
     open_browser: bool = False,
 ) -> None:
     """Start the server (original ``/run_inference/``, native ``/api/v1``, the jam at ``/``)."""
@@ -45,7 +46,7 @@ def serve(
         model=model, device=device, host=host, port=port, num_inference_steps=num_inference_steps, phase=phase,
         queue_size=queue_size, max_batch_size=max_batch_size, request_timeout_s=request_timeout_s,
         max_inference_steps=max_inference_steps, cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
-        cache_size=cache_size, cache_max_bytes=int(cache_mb * _MIB),
+        cache_size=cache_size, cache_max_bytes=int(cache_mb * _MIB), warmup=warmup,
     )
     run_server(settings, open_browser=open_browser)
 
@@ -56,16 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=_DEFAULTS.device, help="auto, cpu, cuda[:N] or mps")
     p.add_argument("--host", default=_DEFAULTS.host, help="address to bind (loopback by default)")
     p.add_argument("--port", type=int, default=_DEFAULTS.port)
-    p.add_argument("--num-inference-steps", type=int, default=_DEFAULTS.num_inference_steps,
-                   help="steps the jam asks for (default: as many as keep up with playback, measured)")
+    add_step_arguments(p)
     p.add_argument("--phase", default=_DEFAULTS.phase,
                    help="phase reconstruction method, NAME or NAME:ITERATIONS (see riffusion image-to-audio --help)")
     p.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size, help="requests that may wait; more get 503")
     p.add_argument("--max-batch-size", type=int, default=_DEFAULTS.max_batch_size, help="requests denoised together")
     p.add_argument("--request-timeout-s", type=float, default=_DEFAULTS.request_timeout_s,
                    help="seconds before a clip request gives up")
-    p.add_argument("--max-inference-steps", type=int, default=_DEFAULTS.max_inference_steps,
-                   help="refuse requests asking for more")
     p.add_argument("--cache-size", type=int, default=_DEFAULTS.cache_size,
                    help="identical requests answered from memory (0: off)")
     p.add_argument("--cache-mb", type=float, default=_DEFAULTS.cache_max_bytes / _MIB,

@@ -1,7 +1,7 @@
 """``python -m riffusion.server --checkpoint ... --device ... --host ... --port ...`` (the original's entry).
 
-``riffusion serve`` takes every setting; this entry takes the original's four, with the defaults of
-:class:`~riffusion.server.settings.ServerSettings`.
+``riffusion serve`` takes every setting; this entry takes the original's four and the same warm-up and
+step options, with the defaults of :class:`~riffusion.server.settings.ServerSettings`.
 """
 
 import os
@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported:
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
-from riffusion.server.settings import DEFAULT_SETTINGS, ServerSettings  # noqa: E402
+from riffusion.server.settings import DEFAULT_SETTINGS, ServerSettings, add_step_arguments  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=DEFAULT_SETTINGS.device, help="auto, cpu, cuda[:N] or mps")
     parser.add_argument("--host", default=DEFAULT_SETTINGS.host, help="address to bind (loopback by default)")
     parser.add_argument("--port", type=int, default=DEFAULT_SETTINGS.port)
+    add_step_arguments(parser)
     return parser
 
 
@@ -30,7 +31,9 @@ def main(argv=None) -> int:
     from riffusion.server.run import serve
 
     try:
-        serve(ServerSettings(model=args.checkpoint, device=args.device, host=args.host, port=args.port))
+        serve(ServerSettings(model=args.checkpoint, device=args.device, host=args.host, port=args.port,
+                             num_inference_steps=args.num_inference_steps,
+                             max_inference_steps=args.max_inference_steps, warmup=args.warmup))
     except (ValueError, OSError, LookupError) as exc:
         print(f"riffusion.server: error: {exc}", file=sys.stderr)
         return 2

@@ -66,12 +66,20 @@ async def parse_json_body(request: Request, model: type[Body], limit: int) -> Bo
 
 
 def check_request(state: "ServerState", body: InferenceBody) -> None:
-    """What the schema cannot know: this server's step limit and this model's seed images (422s)."""
+    """What the schema cannot know: this server's step limit, the fewest steps that still denoise at the
+    request's denoising on this model, and this model's seed images (422s)."""
     from riffusion.seed_images import find_seed_image
 
     limit = state.settings.max_inference_steps
     if body.num_inference_steps is not None and body.num_inference_steps > limit:
         raise field_error("num_inference_steps", f"this server allows at most {limit} steps", "less_than_equal")
+    steps = body.num_inference_steps or state.web_steps
+    denoising = (1 - body.alpha) * body.start.denoising + body.alpha * body.end.denoising
+    fewest = state.pipeline.min_num_inference_steps(denoising)
+    if steps < fewest:
+        raise field_error("num_inference_steps", f"{steps} steps at denoising {denoising:g} run no UNet evaluation "
+                          f"(the clip would be the seed loop whatever the prompt); ask for at least {fewest}",
+                          "greater_than_equal")
     if getattr(body, "rhythm", None) is not None and not state.info.rhythm_input:
         raise field_error("rhythm", f"{state.info.model_id} has no rhythm input: it follows the seed loop's beat; "
                           "leave rhythm out or serve a rhythm model", "unsupported")

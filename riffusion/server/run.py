@@ -21,7 +21,8 @@ def check_settings(settings: ServerSettings) -> None:
 
 
 def serve(settings: ServerSettings, *, open_browser: bool = False) -> None:
-    """Check ``settings``, then run the server until interrupted (uvicorn, one worker: one model in memory).
+    """Check ``settings`` and load the model, then run the server until interrupted (uvicorn, one worker:
+    one model in memory).
 
     Parameters
     ----------
@@ -33,9 +34,15 @@ def serve(settings: ServerSettings, *, open_browser: bool = False) -> None:
 
     from riffusion.server.app import create_app
 
+    from riffusion.loading import load_pipeline
+    from riffusion.server.state import check_web_steps
+
     check_settings(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    # Loaded before the port is bound, so that a model or step setting that cannot work is one line.
+    pipeline = load_pipeline(settings.model, device=settings.device)
+    check_web_steps(settings, pipeline)
+    app = create_app(settings, pipeline)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

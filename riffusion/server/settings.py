@@ -6,6 +6,7 @@ The field defaults here are the only place a server default is written: ``riffus
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing as T
 
@@ -32,7 +33,8 @@ class ServerSettings:
     max_inference_steps: int = 150
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are configured
     log_prompts: bool = False  # request logs never carry prompt text unless asked
-    warmup: bool = True  # run one clip at start-up (and measure the real-time step budget)
+    # Measure at start-up, with a few short clips, how many steps keep up with playback (and warm the caches).
+    warmup: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -55,3 +57,16 @@ class ServerSettings:
 
 #: Every setting at its default (what the command lines show and fall back to).
 DEFAULT_SETTINGS = ServerSettings()
+
+
+def add_step_arguments(parser: argparse.ArgumentParser) -> None:
+    """The warm-up and step options both server command lines take (``num_inference_steps``,
+    ``max_inference_steps``, ``warmup``), with :data:`DEFAULT_SETTINGS`' defaults."""
+    parser.add_argument("--num-inference-steps", type=int, default=DEFAULT_SETTINGS.num_inference_steps,
+                        help="steps the jam asks for (default: as many as keep up with playback, measured at "
+                        "start-up, and never fewer than still denoise at the model's denoising)")
+    parser.add_argument("--max-inference-steps", type=int, default=DEFAULT_SETTINGS.max_inference_steps,
+                        help="refuse requests asking for more")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false", default=DEFAULT_SETTINGS.warmup,
+                        help="skip the start-up measurement (the jam then asks for --num-inference-steps, "
+                        "else the model's default)")

@@ -19,6 +19,11 @@ if T.TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("riffusion.server")
 
+#: The warm-up's second timed clip runs this many steps more than its first.
+WARMUP_EXTRA_STEPS = 2
+#: The share of a clip's duration generation may take and still keep up (the rest: network, browser).
+PLAYBACK_SHARE = 0.7
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineInfo:
@@ -55,6 +60,25 @@ def describe_pipeline(pipeline: "SpectrogramPipeline", fallback_model_id: T.Opti
     )
 
 
+def check_web_steps(settings: ServerSettings, pipeline: "SpectrogramPipeline") -> int:
+    """The fewest steps the web app may ask for: those that still denoise at the model's own denoising.
+
+    Raises
+    ------
+    ValueError
+        If ``settings.num_inference_steps`` is fewer (the jam would play the seed loop whatever the prompt).
+    """
+    denoising = float(pipeline.default_denoising)
+    fewest = int(pipeline.min_num_inference_steps(denoising))
+    if settings.num_inference_steps is not None and settings.num_inference_steps < fewest:
+        raise ValueError(
+            f"num_inference_steps={settings.num_inference_steps} runs no UNet evaluation at "
+            f"{pipeline.model_id or settings.model}'s denoising {denoising:g} (the jam would play the seed loop "
+            f"whatever the prompt); use at least {fewest}"
+        )
+    return fewest
+
+
 class ServerState:
     """The pipeline, its worker, the response cache and the defaults for the web app.
 
@@ -80,8 +104,14 @@ class ServerState:
         )
         self.cache = ResponseCache(settings.cache_size, settings.cache_max_bytes)
         self.default_steps = self.info.num_inference_steps
+        # The fewest steps that still denoise from the seed loop at the web app's denoising.
+        self.min_steps = check_web_steps(settings, pipeline)
         # Steps the web app asks for: the setting, else measured by warm_up (the model's default until then).
-        self.web_steps = settings.num_inference_steps or self.default_steps
+        self.web_steps = max(settings.num_inference_steps or self.default_steps, self.min_steps)
+        # What warm_up measured: seconds per clip at web_steps, and whether that keeps up with playback
+        # (None until measured).
+        self.seconds_per_clip: T.Optional[float] = None
+        self.keeps_up: T.Optional[bool] = None
         self.started_at = time.time()
 
     def _generate(self, inputs_list: list[InferenceInput]):
@@ -89,30 +119,47 @@ class ServerState:
 
         return generate_clips(self.pipeline, inputs_list, phase=self.phase, batch_size=len(inputs_list))
 
-    def warm_up(self) -> None:
-        """One clip through the whole path; sets the steps the web app should use to keep up with playback."""
+    def _timed_clip(self, steps: int) -> tuple[float, float]:
+        """Seconds one warm-up clip of ``steps`` takes through the whole path, and the clip's duration."""
         from riffusion.datatypes import PromptInput
-        from riffusion.generation import converter_for
-        from riffusion.seed_images import load_seed_image
 
-        steps = self.settings.num_inference_steps or self.default_steps
-        prompt = PromptInput(prompt="warm up", seed=0)
-        # The phase kernels compile (or load from numba's disk cache) on first use: turn the seed image
-        # into audio before the clock starts, or the first start after an install would count seconds of
-        # compilation as diffusion time and give the web app too few steps.
-        converter_for(self.pipeline, self.phase).waveform_from_image(
-            load_seed_image(self.default_seed_image(), self.pipeline)
-        )
+        prompt = PromptInput(prompt="warm up", seed=0, denoising=self.info.denoising, guidance=self.info.guidance)
         started = time.monotonic()
         clip = self._generate([InferenceInput(start=prompt, end=prompt, alpha=0.0, num_inference_steps=steps,
                                               seed_image_id=self.default_seed_image())])[0]
-        elapsed = time.monotonic() - started
+        return time.monotonic() - started, clip.duration_s
+
+    def warm_up(self) -> None:
+        """Run the whole path and measure it, with few steps; set the steps the web app should use.
+
+        One untimed clip at the fewest steps that denoise (caches, kernels), then two timed clips
+        :data:`WARMUP_EXTRA_STEPS` steps apart: their difference is the cost of a step, the rest the cost
+        of a clip's fixed work (text, VAE, phase reconstruction). The web app's steps are the most (up to
+        the model's default) whose extrapolated time fits :data:`PLAYBACK_SHARE` of a clip's duration, and
+        never fewer than :attr:`min_steps`; when even those do not fit, :attr:`keeps_up` is False and a
+        warning is logged.
+        """
+        low = self.min_steps
+        high = low + WARMUP_EXTRA_STEPS
+        self._timed_clip(low)
+        low_s, duration_s = self._timed_clip(low)
+        high_s, _ = self._timed_clip(high)
+        per_step = (high_s - low_s) / WARMUP_EXTRA_STEPS
+        if per_step <= 0:  # timing noise larger than a step's cost: count the whole clip as steps
+            per_step = high_s / high
+        fixed_s = max(low_s - low * per_step, 0.0)
+        budget_s = PLAYBACK_SHARE * duration_s
         if self.settings.num_inference_steps is None:
-            # Attribute all the time to the steps (conservative) and keep 30% headroom for the browser.
-            per_step = elapsed / steps
-            self.web_steps = int(max(1, min(steps, (0.7 * clip.duration_s) // max(per_step, 1e-6))))
-        log.info("warm-up: %.2f s for a %.2f s clip at %d steps; the web app will ask for %d steps",
-                 elapsed, clip.duration_s, steps, self.web_steps)
+            fitting = int((budget_s - fixed_s) // per_step) if budget_s > fixed_s else 0
+            self.web_steps = max(self.min_steps, min(self.default_steps, fitting))
+        self.seconds_per_clip = fixed_s + self.web_steps * per_step
+        self.keeps_up = self.seconds_per_clip <= budget_s
+        log.info("warm-up: %.3f s per step and %.2f s per clip besides; the web app will ask for %d steps "
+                 "(%.2f s for a %.2f s clip)", per_step, fixed_s, self.web_steps, self.seconds_per_clip, duration_s)
+        if not self.keeps_up:
+            log.warning("this machine cannot keep up with playback on %s: %d steps (the fewest that denoise at "
+                        "%g) take about %.0f s per %.2f s clip; the jam will fall behind (a GPU keeps up)",
+                        self.info.model_id, self.web_steps, self.info.denoising, self.seconds_per_clip, duration_s)
 
     def default_seed_image(self) -> str:
         from riffusion.seed_images import DEFAULT_SEED_IMAGE

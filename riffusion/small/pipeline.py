@@ -122,6 +122,10 @@ class SmallRiffusionPipeline:
                         self.model_id, limit, requested)
         return min(int(requested), limit)
 
+    def min_num_inference_steps(self, denoising: float) -> int:
+        """The fewest steps that still denoise at ``denoising``: 1 (this model runs at least one UNet step)."""
+        return 1
+
     def _uses_autocast(self) -> bool:
         return self._device.type == "cpu" and self.config.cpu_bf16 and self.dtype == torch.float32 and cpu_has_bf16()
 

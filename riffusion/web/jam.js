@@ -18,6 +18,8 @@ export class Jam {
       alphaVelocity: 0.25, idleMinutes: 10,
       // Models with a rhythm input: null bpm follows the seed loop's tempo and metre, a number sets them.
       rhythmInput: false, bpm: null, beatsPerBar: 4,
+      // The server's start-up measurement: false when it makes clips slower than they play.
+      keepsUp: null, secondsPerClip: null,
     };
     this.sequence = new Sequence(this.settings);
     this.player = new Player({ speed, onPiece });
@@ -44,6 +46,7 @@ export class Jam {
         numInferenceSteps: defaults.num_inference_steps, seedImageId: defaults.seed_image_id,
         denoising: defaults.denoising, guidance: defaults.guidance, alphaVelocity: defaults.alpha_velocity,
         rhythmInput: Boolean(defaults.rhythm_input),
+        keepsUp: defaults.keeps_up ?? null, secondsPerClip: defaults.seconds_per_clip ?? null,
       });
     } catch (error) {
       console.warn("using built-in defaults:", error.message);

@@ -156,6 +156,12 @@ export class UI {
 }
 
 function statusText(jam) {
+  const { keepsUp, secondsPerClip } = jam.settings;
+  if (keepsUp === false && (jam.state === "behind" || jam.state === "generating")) {
+    const perClip = secondsPerClip ? ` (about ${Math.round(secondsPerClip)} s per clip)` : "";
+    return `Behind: the server cannot keep up with playback${perClip}; ` +
+      (jam.clips.length ? "looping the current clip until the next one is ready" : "generating the first clip…");
+  }
   switch (jam.state) {
     case "retrying": {
       const seconds = Math.max(0, Math.ceil((jam.backoff.retryAt - performance.now()) / 1000));

@@ -29,6 +29,18 @@ def test_python_m_riffusion_server_takes_its_defaults_from_the_settings():
         DEFAULT_SETTINGS.model, DEFAULT_SETTINGS.device, DEFAULT_SETTINGS.host, DEFAULT_SETTINGS.port)
 
 
+def test_both_command_lines_take_the_same_warm_up_and_step_options():
+    from riffusion.cli import build_parser as cli_parser
+    from riffusion.server.__main__ import build_parser
+
+    options = ["--num-inference-steps", "6", "--max-inference-steps", "40", "--no-warmup"]
+    module = vars(build_parser().parse_args(options))
+    cli = vars(cli_parser().parse_args(["serve", *options]))
+    for name, value in {"num_inference_steps": 6, "max_inference_steps": 40, "warmup": False}.items():
+        assert module[name] == cli[name] == value, name
+    assert build_parser().parse_args([]).warmup is DEFAULT_SETTINGS.warmup is True
+
+
 @pytest.mark.parametrize("argv, message", [(["--checkpoint", "/no/such/model"], "does not exist"),
                                            (["--port", "70000"], "invalid server setting port=70000")])
 def test_python_m_riffusion_server_refuses_bad_settings_before_binding(argv, message, capsys):

@@ -56,6 +56,9 @@ async def defaults(state: StateDep):
     params = state.pipeline.spectrogram_params
     return {
         "num_inference_steps": state.web_steps,
+        # Measured at start-up (null without a warm-up): whether clips come faster than they play.
+        "keeps_up": state.keeps_up,
+        "seconds_per_clip": None if state.seconds_per_clip is None else round(state.seconds_per_clip, 2),
         "seed_image_id": state.default_seed_image(),
         "denoising": state.info.denoising,
         "rhythm_input": state.info.rhythm_input,
