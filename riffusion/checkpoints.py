@@ -27,6 +27,49 @@ class ModelNotFoundError(LookupError):
     """A model id that names nothing available here; the message says how to get it."""
 
 
+class WeightsMismatchError(ValueError):
+    """A model file whose weights are not exactly its component's: keys missing (the component would run
+    with random weights there) or unexpected (weights of something else)."""
+
+
+def _few(keys: T.Iterable[str], count: int = 3) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:count]) + (f" and {len(keys) - count} more" if len(keys) > count else "")
+
+
+def check_weights(source: T.Union[str, Path], component: str, *, missing: T.Iterable[str] = (),
+                  unexpected: T.Iterable[str] = ()) -> None:
+    """Raise :class:`WeightsMismatchError` naming ``source`` and a few keys unless both key lists are empty.
+
+    Parameters
+    ----------
+    source : str or Path
+        The file or folder the weights came from.
+    component : str
+        ``"unet"``, ``"vae"`` or ``"text_encoder"``.
+    missing, unexpected : iterables of str
+        Parameter names the component has and the file lacks, and names the file has and the component lacks.
+    """
+    missing, unexpected = list(missing), list(unexpected)
+    if not missing and not unexpected:
+        return
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing ({_few(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
+    raise WeightsMismatchError(
+        f"{str(source)!r}: the {component} weights do not match its architecture: {'; '.join(problems)} keys; "
+        f"the file is truncated, damaged or of another model"
+    )
+
+
+def _check_on_meta(source: Path, component: str, module) -> None:
+    """Missing weights of a component built on the meta device (diffusers' single-file loading) stay there."""
+    on_meta = [name for name, tensor in [*module.named_parameters(), *module.named_buffers()] if tensor.is_meta]
+    check_weights(source, component, missing=on_meta)
+
+
 
 # --- ids -> paths ----------------------------------------------------------------------------------------------
 
@@ -183,9 +226,16 @@ def read_diffusers_folder(path: Path, *, model_id: str, dtype) -> dict[str, T.An
     scheduler_cls = getattr(diffusers, scheduler_class, None)
     if scheduler_cls is None:
         raise ModelNotFoundError(f"model folder {str(path)!r} names an unknown scheduler class {scheduler_class!r}")
-    unet = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet", torch_dtype=dtype)
-    vae = AutoencoderKL.from_pretrained(str(path), subfolder="vae", torch_dtype=dtype)
-    text_encoder = CLIPTextModel.from_pretrained(str(path / "text_encoder"), dtype=dtype)
+    unet, unet_info = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet", torch_dtype=dtype,
+                                                           output_loading_info=True)
+    vae, vae_info = AutoencoderKL.from_pretrained(str(path), subfolder="vae", torch_dtype=dtype,
+                                                  output_loading_info=True)
+    # transformers maps the key layouts of its earlier versions (a ``text_model.`` prefix) itself.
+    text_encoder, text_info = CLIPTextModel.from_pretrained(str(path / "text_encoder"), dtype=dtype,
+                                                            output_loading_info=True)
+    for name, info in (("unet", unet_info), ("vae", vae_info), ("text_encoder", text_info)):
+        check_weights(path / name, name, missing=info["missing_keys"],
+                      unexpected=[*info["unexpected_keys"], *(str(k) for k in info.get("mismatched_keys", ()))])
     tokenizer = CLIPTokenizer.from_pretrained(str(path / "tokenizer"))
     scheduler = scheduler_cls.from_pretrained(str(path), subfolder="scheduler")
     for module in (unet, vae, text_encoder):
@@ -218,10 +268,13 @@ def read_checkpoint_file(path: Path, *, model_id: str, dtype, config: T.Optional
         sd = StableDiffusionPipeline.from_single_file(str(path), **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise ModelNotFoundError(
-            f"could not load the checkpoint {str(path)!r} with diffusers' from_single_file: {exc}. An original "
+            f"could not load the checkpoint {str(path)!r} with diffusers' from_single_file: "
+            f"{str(exc).rstrip('. ')}. An original "
             f"Stable Diffusion checkpoint needs its configs: pass config=<diffusers folder or hub id> (CLI "
             f"--model-config), or fetch {HUB_MODEL!r} once with {_download_hint(HUB_MODEL)}"
         ) from exc
+    for name in ("unet", "vae", "text_encoder"):
+        _check_on_meta(path, name, getattr(sd, name))
     return dict(
         vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet, scheduler=sd.scheduler,
         spectrogram_params=spectrogram_params_of(None), model_id=model_id, path=path,
@@ -357,11 +410,14 @@ def read_single_file(path: Path, *, model_id: T.Optional[str] = None, dtype=None
         return {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
 
     unet = diffusers.UNet2DConditionModel.from_config(json.loads(metadata["unet_config"]))
-    unet.load_state_dict(part("unet"))
     vae = diffusers.AutoencoderKL.from_config(json.loads(metadata["vae_config"]))
-    vae.load_state_dict(part("vae"))
     text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(json.loads(metadata["text_encoder_config"])))
-    text_encoder.load_state_dict(part("text_encoder"), strict=False)
+    for name, module in (("unet", unet), ("vae", vae), ("text_encoder", text_encoder)):
+        weights = part(name)
+        if name == "text_encoder":
+            weights = _text_encoder_keys(weights, set(module.state_dict()))
+        result = module.load_state_dict(weights, strict=False)
+        check_weights(path, name, missing=result.missing_keys, unexpected=result.unexpected_keys)
     scheduler_config = json.loads(metadata["scheduler_config"])
     scheduler = getattr(diffusers, scheduler_config.get("_class_name", "PNDMScheduler")).from_config(scheduler_config)
     with tempfile.TemporaryDirectory() as tokenizer_dir:
@@ -377,6 +433,23 @@ def read_single_file(path: Path, *, model_id: T.Optional[str] = None, dtype=None
         spectrogram_params=SpectrogramParams.from_dict(json.loads(metadata["spectrogram_params"])),
         model_id=model_id or str(path), path=path,
     )
+
+
+def _text_encoder_keys(weights: dict, expected: set) -> dict:
+    """CLIP text encoder weights renamed to this transformers version's layout: versions differ by a
+    ``text_model.`` prefix, and earlier ones stored the constant ``embeddings.position_ids`` buffer."""
+    prefix = "text_model."
+    has_prefix = any(k.startswith(prefix) for k in expected)
+    renamed = {}
+    for key, value in weights.items():
+        if has_prefix and not key.startswith(prefix):
+            key = prefix + key
+        elif not has_prefix and key.startswith(prefix):
+            key = key[len(prefix):]
+        if key.endswith("embeddings.position_ids") and key not in expected:
+            continue
+        renamed[key] = value
+    return renamed
 
 
 # --- any Stable-Diffusion-layout model --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from riffusion.checkpoints import (  # noqa: F401 - the ids, errors and file hel
     TINY_RANDOM,
     TOKENIZER_DIR,
     ModelNotFoundError,
+    WeightsMismatchError,
     download_model,
     quiet_progress_bars,
     read_model,

@@ -161,3 +161,85 @@ def test_scheduler_option_and_error():
 def test_bad_device_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         load_pipeline("tiny-random", device="tpu")
+
+
+def rewrite_single_file(path, change):
+    """Apply ``change(tensors) -> tensors`` to a single-file model in place, keeping its metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    save_file(change(tensors), str(path), metadata=metadata)
+
+
+def older_text_encoder_layout(tensors):
+    # Earlier transformers versions: every text encoder key under ``text_model.``, and the constant
+    # position ids stored as a weight.
+    renamed = {("text_encoder.text_model." + k[len("text_encoder."):] if k.startswith("text_encoder.") else k): v
+               for k, v in tensors.items()}
+    renamed["text_encoder.text_model.embeddings.position_ids"] = torch.arange(77)[None]
+    return renamed
+
+
+def test_single_file_in_the_older_text_encoder_key_layout_loads_every_weight(tiny, tmp_path):
+    path = tiny.save_single_file(tmp_path / "older.safetensors")
+    rewrite_single_file(path, older_text_encoder_layout)
+    loaded = load_pipeline(str(path), device="cpu")
+    for name, value in tiny.text_encoder.state_dict().items():
+        assert torch.equal(loaded.text_encoder.state_dict()[name], value), name
+    assert np.array_equal(clip_pixels(tiny), clip_pixels(loaded))
+
+
+@pytest.mark.parametrize("component, removed", [("text_encoder", "final_layer_norm"), ("unet", "conv_out"),
+                                                ("vae", "decoder.conv_out")])
+def test_a_truncated_single_file_is_refused_naming_keys(tiny, tmp_path, component, removed):
+    path = tiny.save_single_file(tmp_path / "truncated.safetensors")
+    rewrite_single_file(path, lambda t: {k: v for k, v in t.items() if not k.startswith(f"{component}.{removed}")})
+    with pytest.raises(loading.WeightsMismatchError, match=rf"truncated.safetensors.*{component} weights.*2 missing "
+                                                           rf"\({removed}.bias, {removed}.weight\)"):
+        load_pipeline(str(path), device="cpu")
+
+
+def test_a_single_file_with_weights_of_another_model_is_refused(tiny, tmp_path):
+    path = tiny.save_single_file(tmp_path / "extra.safetensors")
+    rewrite_single_file(path, lambda t: {**t, "unet.lora.weight": torch.zeros(2)})
+    with pytest.raises(loading.WeightsMismatchError, match=r"unet weights.*1 unexpected \(lora.weight\)"):
+        load_pipeline(str(path), device="cpu")
+
+
+def test_a_folder_in_the_2022_layout_loads_every_weight(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    folder = tiny.save_pretrained(tmp_path / "model")
+    weights = folder / "text_encoder" / "model.safetensors"
+    older = older_text_encoder_layout({"text_encoder." + k: v for k, v in load_file(str(weights)).items()})
+    torch.save({k[len("text_encoder."):]: v for k, v in older.items()}, folder / "text_encoder" / "pytorch_model.bin")
+    weights.unlink()
+    assert np.array_equal(clip_pixels(tiny), clip_pixels(load_pipeline(str(folder), device="cpu")))
+
+
+@pytest.mark.parametrize("component", ["unet", "vae", "text_encoder"])
+def test_a_truncated_folder_is_refused_naming_keys(tiny, tmp_path, component):
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny.save_pretrained(tmp_path / "model")
+    [weights] = (folder / component).glob("*.safetensors")
+    tensors = load_file(str(weights))
+    dropped = sorted(tensors)[0]
+    save_file({k: v for k, v in tensors.items() if k != dropped}, str(weights), metadata={"format": "pt"})
+    with pytest.raises(loading.WeightsMismatchError, match=rf"{component}'?: the {component} weights.*1 missing "
+                                                           rf"\({dropped}\)"):
+        load_pipeline(str(folder), device="cpu")
+
+
+def test_an_original_checkpoint_without_its_configs_offline_says_what_to_pass(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = tmp_path / "original.safetensors"
+    save_file({"model.diffusion_model.out.2.bias": torch.zeros(4)}, str(path))
+    with pytest.raises(ModelNotFoundError, match="--model-config") as error:
+        load_pipeline(str(path), device="cpu", cache_dir=str(tmp_path))
+    assert ".." not in str(error.value).replace(str(tmp_path), "")
