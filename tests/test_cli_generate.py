@@ -130,6 +130,8 @@ def test_download_offline_is_a_clear_error_and_tiny_random_needs_nothing():
         (("--width", "500"), "--width must be a positive multiple of 8"),
         (("--phase", "magic"), "unknown phase method 'magic'"),
         (("--phase", "pghi:3"), "'pghi' does not iterate"),
+        (("--seed-image", "og_beat", "--denoising", "0.75", "--num-inference-steps", "1"),
+         "num_inference_steps=1 at denoising 0.75 runs no UNet evaluation"),
     ],
 )
 def test_text_to_audio_error_paths(tmp_path, capsys, args, message):
