@@ -69,6 +69,10 @@ class SmallModelConfig:
     # Rows of rhythm input (riffusion.rhythm.rhythm_features: beat and bar phase per column), fed as extra
     # input channels; 0 for models without a rhythm input.
     rhythm_channels: int = 0
+    # With a rhythm input: the unconditional half of a guided step also drops the rhythm, so guidance
+    # strengthens the beat as well as the prompt (joint guidance, as InstructPix2Pix guides by two inputs,
+    # Brooks et al., 2023); training drops the rhythm for a share of clips so that both halves are learnt.
+    rhythm_guidance: bool = True
     # The img2img strength from a seed loop the model is meant to be played at in the jam (None: the
     # package's, riffusion.defaults.GENERATION.denoising). A rhythm model keeps the loop's beat through its
     # rhythm input, so it can leave the loop's sound behind entirely.
@@ -77,7 +81,7 @@ class SmallModelConfig:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
-        for name in ("suppress_patch_grid", "cpu_parallel_guidance"):
+        for name in ("suppress_patch_grid", "cpu_parallel_guidance", "rhythm_guidance"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.cpu_threads is not None and (

@@ -93,23 +93,26 @@ class ParallelGuidance:
             return torch.jit.trace(self._module, inputs, check_trace=False)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor,
-                 rhythm: T.Optional[torch.Tensor] = None):
+                 rhythm: T.Optional[torch.Tensor] = None, uncond_rhythm: T.Optional[torch.Tensor] = None):
         """(unconditional, conditional) predictions for ``x`` (batch, 1, height, width) at timestep ``t``
-        (scalar or (batch,)), with ``uncond`` and ``cond`` (batch, tokens, 384) and the same ``rhythm``
-        (batch, rows, width) for both halves."""
+        (scalar or (batch,)), with ``uncond`` and ``cond`` (batch, tokens, 384), and for a rhythm model the
+        conditional half's ``rhythm`` (batch, rows, width) and the unconditional half's ``uncond_rhythm``
+        (``rhythm`` when None)."""
         t = t.reshape(-1).expand(x.shape[0]).contiguous()
+        if uncond_rhythm is None:
+            uncond_rhythm = rhythm
         traced = self._trace(x, t, cond, rhythm)
         if traced is None:
             with torch.no_grad():
-                both = None if rhythm is None else torch.cat([rhythm, rhythm])
+                both = None if rhythm is None else torch.cat([uncond_rhythm, rhythm])
                 return self._module(torch.cat([x, x]), torch.cat([t, t]), torch.cat([uncond, cond]), both).chunk(2)
 
-        def run(c):
+        def run(c, r):
             with torch.no_grad():
-                return traced(x, t, c) if rhythm is None else traced(x, t, c, rhythm)
+                return traced(x, t, c) if r is None else traced(x, t, c, r)
 
-        first = branch_pool().submit(run, uncond)
-        second = run(cond)  # this thread does the other half
+        first = branch_pool().submit(run, uncond, uncond_rhythm)
+        second = run(cond, rhythm)  # this thread does the other half
         return first.result(), second
 
 

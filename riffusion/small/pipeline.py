@@ -322,7 +322,12 @@ class SmallRiffusionPipeline:
                 return denoise(self.unet, model_in.to(dtype), t, c, patch_size=self.config.patch_size,
                                rhythm=r).float()
 
-        both_rhythm = None if rhythm is None else torch.cat([rhythm, rhythm])
+        # Guidance moves away from the unconditional prediction; with rhythm guidance that one also has no
+        # rhythm, so the guided step pushes towards the beat as well as the prompt.
+        uncond_rhythm = None
+        if rhythm is not None:
+            uncond_rhythm = torch.zeros_like(rhythm) if self.config.rhythm_guidance else rhythm
+        both_rhythm = None if rhythm is None else torch.cat([uncond_rhythm, rhythm])
         with self._cpu_threads():
             for i, t in enumerate(timesteps):
                 t = t.to(device)
@@ -330,7 +335,7 @@ class SmallRiffusionPipeline:
                     pred = unet(x, t, cond[batch:], rhythm)
                 else:
                     if parallel is not None:  # float32 only: no casts needed
-                        uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm)
+                        uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, uncond_rhythm)
                     else:
                         uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
                     pred = uncond_pred + g * (cond_pred - uncond_pred)
