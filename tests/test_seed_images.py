@@ -137,3 +137,26 @@ def test_a_catalogued_loop_gives_its_grid_from_a_downbeat_at_the_start():
     assert grid == BeatGrid(bpm=entry.tempo_bpm, beats_per_bar=3, offset_s=0.0)
     with pytest.raises(LookupError, match="unknown seed image"):
         seed_beat_grid("no-such-loop", load_seed_image("waltz"), column_s=0.01)
+
+
+def test_private_lookup_finds_unlisted_ids(tmp_path):
+    from riffusion.seed_images import SeedImage, add_private_lookup, remove_private_lookup
+
+    source = find_seed_image("og_beat")
+    entry = SeedImage(id="upload-abc", path=source.path, tempo_bpm=120.0, bars=2, kind="seed", beats_per_bar=4)
+
+    def lookup(image_id):
+        return entry if image_id == entry.id else None
+
+    add_private_lookup(lookup)
+    try:
+        assert find_seed_image("upload-abc") == entry
+        assert load_seed_image("upload-abc").size == (512, 512)
+        assert "upload-abc" not in [s.id for s in list_seed_images()]
+        with pytest.raises(LookupError, match="unknown seed image 'upload-abd'") as error:
+            find_seed_image("upload-abd")
+        assert "upload-abc" not in str(error.value)  # never named to others
+    finally:
+        remove_private_lookup(lookup)
+    with pytest.raises(LookupError):
+        find_seed_image("upload-abc")

@@ -9,6 +9,9 @@ A model folder may bring its own seed images (``<model>/seed_images/*.png``, wit
 geometry ships seeds of its own size under the same ids (``og_beat``), and any other file there is usable
 by its name (``"my_loop"`` or ``"my_loop.png"``).
 
+Private seed loops (a server's uploads) are found by id through lookups added with
+:func:`add_private_lookup`; they are never listed, so only whoever holds an id can use it.
+
 >>> from riffusion.seed_images import list_seed_images, load_seed_image
 >>> [s.id for s in list_seed_images() if s.kind == "seed"][:2]
 ['og_beat', 'agile']
@@ -88,6 +91,31 @@ def _read_folder(folder: Path) -> dict[str, SeedImage]:
     return entries
 
 
+PrivateLookup = T.Callable[[str], T.Optional["SeedImage"]]
+_PRIVATE_LOOKUPS: list[PrivateLookup] = []
+
+
+def add_private_lookup(lookup: PrivateLookup) -> None:
+    """Let :func:`find_seed_image` (and so generation) find ids that ``lookup`` knows (it returns the entry
+    or None); such entries are not listed by :func:`list_seed_images`. Undo with
+    :func:`remove_private_lookup`."""
+    _PRIVATE_LOOKUPS.append(lookup)
+
+
+def remove_private_lookup(lookup: PrivateLookup) -> None:
+    """Stop consulting ``lookup`` (added by :func:`add_private_lookup`); no error if it was not there."""
+    if lookup in _PRIVATE_LOOKUPS:
+        _PRIVATE_LOOKUPS.remove(lookup)
+
+
+def _private(image_id: str) -> T.Optional[SeedImage]:
+    for lookup in list(_PRIVATE_LOOKUPS):
+        entry = lookup(image_id)
+        if entry is not None:
+            return entry
+    return None
+
+
 def _catalogue(model: ModelLike) -> dict[str, SeedImage]:
     entries = {}
     folder = _model_folder(model)
@@ -126,6 +154,8 @@ def find_seed_image(image_id: str, model: ModelLike = None, *, kind: T.Optional[
         stem, suffix = os.path.splitext(image_id)
         if suffix.lower() in IMAGE_SUFFIXES:
             entry = catalogue.get(stem)
+    if entry is None:
+        entry = _private(image_id)
     if entry is None or (kind is not None and entry.kind != kind):
         choices = [e.id for e in catalogue.values() if kind is None or e.kind == kind]
         raise LookupError(f"unknown {what} {image_id!r}; available: {', '.join(choices)}")
