@@ -1,4 +1,5 @@
-"""Prompt weighting (AUTOMATIC1111 syntax) and prompts of any length (chunks of 75 tokens).
+"""Prompt weighting (AUTOMATIC1111 syntax), prompts of any length (chunks of 75 tokens) and weighted mixes
+of prompts (blended in the conditioning).
 
 Syntax, as the original Riffusion accepted it:
 
@@ -190,3 +191,88 @@ def pad_embeddings(embeddings: T.Sequence["torch.Tensor"], empty: "torch.Tensor"
         missing = (length - e.shape[1]) // step
         out.append(torch.cat([e] + [empty.to(e.dtype)] * missing, dim=1) if missing else e)
     return out
+
+
+# --- prompt mixes -----------------------------------------------------------------------------------------
+
+MAX_MIX_PROMPTS = 4
+
+
+def check_prompt_mix(mix: T.Any, *, field: str = "mix") -> tuple[tuple[str, float], ...]:
+    """A weighted mix of prompts, validated: ``((prompt, weight), ...)`` as a tuple of tuples.
+
+    Parameters
+    ----------
+    mix : sequence of (str, float)
+        1 to :data:`MAX_MIX_PROMPTS` pairs: a non-empty prompt and a finite weight >= 0; the weights must
+        have a positive sum (they are relative: normalised to sum 1 by :func:`normalise_prompt_mix`).
+    field : str
+        The name the error messages give the value.
+
+    Raises
+    ------
+    ValueError
+        Naming ``field`` and the entry at fault.
+
+    >>> check_prompt_mix([("jazz", 1), ("rain", 0.4)])
+    (('jazz', 1.0), ('rain', 0.4))
+    """
+    import math
+
+    if isinstance(mix, (str, bytes)) or not isinstance(mix, T.Sequence):
+        raise ValueError(f"{field} must be a sequence of (prompt, weight) pairs, got {type(mix).__name__}")
+    if not 1 <= len(mix) <= MAX_MIX_PROMPTS:
+        raise ValueError(f"{field} must have 1 to {MAX_MIX_PROMPTS} prompts, got {len(mix)}")
+    checked = []
+    for i, entry in enumerate(mix):
+        if isinstance(entry, (str, bytes)) or not isinstance(entry, T.Sequence) or len(entry) != 2:
+            raise ValueError(f"{field}[{i}] must be a (prompt, weight) pair, got {entry!r:.80}")
+        prompt, weight = entry
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"{field}[{i}] prompt must be a non-empty string, got {prompt!r:.80}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"{field}[{i}] weight must be a finite number >= 0, got {weight!r}")
+        checked.append((prompt, float(weight)))
+    if sum(weight for _, weight in checked) <= 0:
+        raise ValueError(f"{field} weights must have a positive sum, got all zero")
+    return tuple(checked)
+
+
+def normalise_prompt_mix(mix: T.Any) -> tuple[tuple[str, float], ...]:
+    """The mix's prompts of positive weight, weights divided by their sum (so they sum to 1).
+
+    A single prompt gets weight exactly 1.0, so a mix of one prompt conditions exactly as the prompt alone.
+
+    >>> normalise_prompt_mix([("jazz", 3), ("rain", 1), ("wind", 0)])
+    (('jazz', 0.75), ('rain', 0.25))
+    """
+    checked = check_prompt_mix(mix)
+    total = sum(weight for _, weight in checked)
+    return tuple((prompt, weight / total) for prompt, weight in checked if weight > 0)
+
+
+def blend_embeddings(embeddings: T.Sequence["torch.Tensor"], weights: T.Sequence[float]) -> "torch.Tensor":
+    """The weighted sum of conditioning tensors of one shape (weights summing to 1: a weighted average).
+
+    Parameters
+    ----------
+    embeddings : sequence of torch.Tensor, each of shape (1, tokens, hidden)
+    weights : sequence of float
+        One per embedding.
+
+    Returns
+    -------
+    torch.Tensor, shape (1, tokens, hidden)
+        A single embedding of weight 1 is returned as it is (bit for bit).
+    """
+    if len(embeddings) != len(weights) or not embeddings:
+        raise ValueError(f"need one weight per embedding, got {len(embeddings)} embeddings and {len(weights)} weights")
+    shapes = {tuple(e.shape) for e in embeddings}
+    if len(shapes) != 1:
+        raise ValueError(f"embeddings to blend must have one shape, got {sorted(shapes)}")
+    if len(embeddings) == 1 and float(weights[0]) == 1.0:
+        return embeddings[0]
+    blended = embeddings[0] * float(weights[0])
+    for embedding, weight in zip(embeddings[1:], weights[1:]):
+        blended = blended + embedding * float(weight)
+    return blended

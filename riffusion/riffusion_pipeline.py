@@ -9,7 +9,8 @@ Semantics of riffusion-model-v1 (riffusion-format.md §5), on current diffusers 
   timestep, then classifier-free-guided denoising; the unconditional branch encodes the negative prompt
   (the original accepted and ignored it);
 * an optional mask keeps the seed image where it is black (white = repaint);
-* prompts use A1111 weighting and may be any length (:mod:`riffusion.prompts`);
+* prompts use A1111 weighting and may be any length (:mod:`riffusion.prompts`); an end may be a weighted
+  mix of prompts, whose embeddings are averaged with its weights;
 * any diffusers scheduler by name (:mod:`riffusion.schedulers`), UniPC by default.
 
 Why a loop of our own: diffusers' img2img pipeline draws its own noise (no ``latents=`` argument), takes one
@@ -44,7 +45,7 @@ from riffusion.defaults import GENERATION, check_generation
 from riffusion.devices import check_device
 from riffusion.image import attach_exif, mask_tensor
 from riffusion.interpolation import slerp
-from riffusion.prompts import encode_prompt, pad_embeddings
+from riffusion.prompts import blend_embeddings, encode_prompt, normalise_prompt_mix, pad_embeddings
 from riffusion.protocols import BatchItem
 from riffusion.schedulers import DEFAULT_SCHEDULER, make_scheduler, scheduler_name_of
 from riffusion.spectrogram_params import SpectrogramParams
@@ -187,6 +188,27 @@ class RiffusionPipeline:
                 self._embedding_cache.move_to_end(key)
                 return self._embedding_cache[key]
         embedding = encode_prompt(self.text_encoder, self.tokenizer, prompt, use_weights=use_weights, device=self.device)
+        with self._lock:
+            self._embedding_cache[key] = embedding
+            while len(self._embedding_cache) > 256:
+                self._embedding_cache.popitem(last=False)
+        return embedding
+
+    def encode_prompt_mix(self, mix: T.Sequence[T.Tuple[str, float]], *, use_weights: bool = True) -> torch.Tensor:
+        """Embedding of a weighted mix ``((prompt, weight), ...)``: the weighted average (weights normalised
+        to sum 1) of the prompts' embeddings, padded to one chunk count; cached by the mix. A mix of one
+        prompt is exactly :meth:`encode_prompt` of it."""
+        weighted = normalise_prompt_mix(mix)
+        if len(weighted) == 1:
+            return self.encode_prompt(weighted[0][0], use_weights=use_weights)
+        key = ("mix", weighted, use_weights)
+        with self._lock:
+            if key in self._embedding_cache:
+                self._embedding_cache.move_to_end(key)
+                return self._embedding_cache[key]
+        empty = self.encode_prompt("", use_weights=False)[:, :77]
+        embeddings = pad_embeddings([self.encode_prompt(p, use_weights=use_weights) for p, _ in weighted], empty)
+        embedding = blend_embeddings(embeddings, [w for _, w in weighted])
         with self._lock:
             self._embedding_cache[key] = embedding
             while len(self._embedding_cache) > 256:
@@ -354,15 +376,15 @@ class RiffusionPipeline:
         width, height = size
         latent_shape = (1, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
 
-        # 1. Text: embeddings of every start/end prompt and negative prompt, padded to one chunk count,
+        # 1. Text: embeddings of every start/end prompt (or mix) and negative prompt, padded to one chunk count,
         #    linearly interpolated at alpha. Guidance scales interpolated linearly too.
         empty = self.encode_prompt("", use_weights=False)
         raw = []
         for inputs, _, _ in items:
             start, end = inputs.start, inputs.end
             raw += [
-                self.encode_prompt(start.prompt, use_weights=use_weights),
-                self.encode_prompt(end.prompt, use_weights=use_weights),
+                self.encode_prompt_mix(start.weighted_prompts, use_weights=use_weights),
+                self.encode_prompt_mix(end.weighted_prompts, use_weights=use_weights),
                 self.encode_prompt(start.negative_prompt or "", use_weights=use_weights),
                 self.encode_prompt(end.negative_prompt or "", use_weights=use_weights),
             ]

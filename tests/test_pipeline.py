@@ -260,3 +260,38 @@ def test_a_step_count_that_runs_no_unet_evaluation_is_refused(pipe, seed):
         pipe.riffuse_batch([(request(steps=8), seed, None), (request(steps=3, denoising=0.3), seed, None)])
     # From noise (no seed image) every step denoises.
     assert pipe.riffuse(request(steps=1, denoising=0.75)).size == pipe.image_size
+
+
+# --- prompt mixes -----------------------------------------------------------------------------------------
+
+
+def mixed(mix, *, seed_a=1, seed_b=2, alpha=0.0, steps=STEPS):
+    return InferenceInput(start=PromptInput.mixed(mix, seed_a), end=PromptInput.mixed(mix, seed_b),
+                          alpha=alpha, num_inference_steps=steps)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_a_mix_of_one_prompt_is_bit_for_bit_the_prompt(pipe, seed, weight):
+    plain = pixels(pipe.riffuse(request("jazzy rapping", "jazzy rapping", alpha=0.0), seed))
+    one = pixels(pipe.riffuse(mixed([("jazzy rapping", weight)]), seed))
+    assert np.array_equal(plain, one)
+
+
+def test_a_mix_is_the_weighted_average_of_the_embeddings(pipe):
+    a, b = pipe.encode_prompt("jazz"), pipe.encode_prompt("rain on a roof")
+    blended = pipe.encode_prompt_mix([("jazz", 3.0), ("rain on a roof", 1.0)])
+    torch.testing.assert_close(blended, 0.75 * a + 0.25 * b)
+    assert pipe.encode_prompt_mix([("jazz", 6.0), ("rain on a roof", 2.0)]) is blended  # cached by the mix
+    long = "piano " * 100  # two chunks: the shorter prompt is padded with empty chunks
+    assert pipe.encode_prompt_mix([("jazz", 1.0), (long, 1.0)]).shape == pipe.encode_prompt(long).shape
+
+
+def test_a_mix_changes_the_image(pipe, seed):
+    plain = pixels(pipe.riffuse(mixed([("jazzy rapping", 1.0)]), seed))
+    blend = pixels(pipe.riffuse(mixed([("jazzy rapping", 1.0), ("church bells", 1.0)]), seed))
+    assert np.abs(plain - blend).mean() > 0.1
+
+
+def test_a_bad_mix_is_a_clear_error(pipe):
+    with pytest.raises(ValueError, match=r"mix\[1\] weight must be a finite number >= 0"):
+        pipe.encode_prompt_mix([("jazz", 1.0), ("rain", -1.0)])

@@ -101,3 +101,47 @@ def test_weights_can_be_ignored(text):
 def test_strip_prompt_weights_drops_break_and_keeps_every_weighted_word():
     assert strip_prompt_weights("jazz BREAK drums") == "jazz  drums"
     assert strip_prompt_weights("(quiet:-1) piano ((loud))") == "quiet piano loud"
+
+
+# --- prompt mixes -----------------------------------------------------------------------------------------
+
+
+def test_check_prompt_mix_returns_tuples_of_floats():
+    from riffusion.prompts import check_prompt_mix
+
+    assert check_prompt_mix([["jazz", 1], ("rain", 0.4)]) == (("jazz", 1.0), ("rain", 0.4))
+
+
+def test_check_prompt_mix_names_the_field():
+    from riffusion.prompts import check_prompt_mix
+
+    with pytest.raises(ValueError, match=r"prompts\[0\] weight must be a finite number >= 0, got nan"):
+        check_prompt_mix([("jazz", float("nan"))], field="prompts")
+
+
+def test_normalise_prompt_mix_drops_silent_prompts_and_sums_to_one():
+    from riffusion.prompts import normalise_prompt_mix
+
+    assert normalise_prompt_mix([("jazz", 3), ("rain", 1), ("wind", 0)]) == (("jazz", 0.75), ("rain", 0.25))
+    assert normalise_prompt_mix([("jazz", 0.3)]) == (("jazz", 1.0),)
+
+
+def test_blend_embeddings_is_the_weighted_sum_and_one_is_itself():
+    import torch
+
+    from riffusion.prompts import blend_embeddings
+
+    a, b = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    torch.testing.assert_close(blend_embeddings([a, b], [0.25, 0.75]), 0.25 * a + 0.75 * b)
+    assert blend_embeddings([a], [1.0]) is a
+
+
+def test_blend_embeddings_refuses_mismatched_inputs():
+    import torch
+
+    from riffusion.prompts import blend_embeddings
+
+    with pytest.raises(ValueError, match="one weight per embedding"):
+        blend_embeddings([torch.zeros(1, 2, 3)], [0.5, 0.5])
+    with pytest.raises(ValueError, match="one shape"):
+        blend_embeddings([torch.zeros(1, 2, 3), torch.zeros(1, 4, 3)], [0.5, 0.5])

@@ -440,3 +440,33 @@ def test_rhythm_comes_from_the_request_else_from_the_seed_image(rhythm_pipe):
     assert rhythm_pipe.beat_grid(dataclasses.replace(inputs(), rhythm=grid), loop) == grid
     estimated = rhythm_pipe.beat_grid(inputs(), loop)  # og_beat: 2 bars of 4/4 at 94.1 bpm, or its double
     assert estimated is not None and min(abs(estimated.bpm - 94.1), abs(estimated.bpm - 188.2)) < 4
+
+
+# --- prompt mixes -----------------------------------------------------------------------------------------
+
+
+def mixed_inputs(mix, *, seeds=(1, 2), alpha=0.0, steps=4, guidance=3.0) -> InferenceInput:
+    return InferenceInput(start=PromptInput.mixed(mix, seeds[0], guidance=guidance),
+                          end=PromptInput.mixed(mix, seeds[1], guidance=guidance),
+                          alpha=alpha, num_inference_steps=steps)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_a_mix_of_one_prompt_is_bit_for_bit_the_prompt(pipe, weight):
+    plain = pixels(pipe.riffuse(inputs(start="solo flute melody", end="solo flute melody")))
+    one = pixels(pipe.riffuse(mixed_inputs([("solo flute melody", weight)])))
+    assert np.array_equal(plain, one)
+
+
+def test_a_mix_is_the_weighted_average_of_the_conditioning(pipe):
+    a, b = pipe.encode_prompt("solo flute melody"), pipe.encode_prompt("deep bass line")
+    blended = pipe.encode_prompt_mix([("solo flute melody", 1.0), ("deep bass line", 3.0)])
+    torch.testing.assert_close(blended, 0.25 * a + 0.75 * b)
+    assert pipe.encode_prompt_mix([("solo flute melody", 2.0), ("deep bass line", 6.0)]) is blended  # cached
+    image = pixels(pipe.riffuse(mixed_inputs([("solo flute melody", 1.0), ("deep bass line", 3.0)])))
+    assert np.abs(image - pixels(pipe.riffuse(mixed_inputs([("solo flute melody", 1.0)])))).mean() > 0.1
+
+
+def test_a_bad_mix_is_a_clear_error(pipe):
+    with pytest.raises(ValueError, match="mix weights must have a positive sum"):
+        pipe.encode_prompt_mix([("solo flute melody", 0.0)])

@@ -19,7 +19,7 @@ from PIL import Image
 
 from riffusion.image import mask_tensor
 from riffusion.interpolation import slerp
-from riffusion.prompts import strip_prompt_weights
+from riffusion.prompts import blend_embeddings, normalise_prompt_mix, strip_prompt_weights
 from riffusion.rhythm import BeatGrid, estimate_beat_grid, rhythm_features
 from riffusion.small.config import MODEL_KIND, SMALL_PARAMS, SmallModelConfig
 from riffusion.small.denoiser import (
@@ -56,7 +56,7 @@ class SmallRiffusionPipeline:
         self.path = path
         self._device = torch.device(device)
         self.unet.to(self._device)
-        self._embedding_cache: dict[str, torch.Tensor] = {}
+        self._embedding_cache: dict[T.Union[str, tuple], torch.Tensor] = {}
         self._parallel: T.Optional[ParallelGuidance] = None
         self._capped_requests: set[int] = set()
         self.show_progress = False  # sampling here is too short for a progress bar
@@ -198,6 +198,20 @@ class SmallRiffusionPipeline:
             self._embedding_cache[prompt] = self.text_encoder([strip_prompt_weights(prompt)])
         return self._embedding_cache[prompt]
 
+    def encode_prompt_mix(self, mix: T.Sequence[tuple[str, float]]) -> torch.Tensor:
+        """Conditioning tensor of a weighted mix ``((prompt, weight), ...)``: the weighted average (weights
+        normalised to sum 1) of the prompts' tensors, cached by the mix; one prompt gives exactly
+        :meth:`encode_prompt` of it."""
+        weighted = normalise_prompt_mix(mix)
+        if len(weighted) == 1:
+            return self.encode_prompt(weighted[0][0])
+        if weighted not in self._embedding_cache:
+            blended = blend_embeddings([self.encode_prompt(p) for p, _ in weighted], [w for _, w in weighted])
+            if len(self._embedding_cache) > 256:
+                self._embedding_cache.clear()
+            self._embedding_cache[weighted] = blended
+        return self._embedding_cache[weighted]
+
     def _noise(self, seed: int, width: int) -> torch.Tensor:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         return torch.randn((1, 1, self.image_size[1], width), generator=generator, dtype=torch.float32)
@@ -267,8 +281,8 @@ class SmallRiffusionPipeline:
         height = self.image_size[1]
         device, dtype = self._device, self.dtype
         batch = len(items)
-        # 1. Text conditioning: linear interpolation of the start and end prompts; negative prompts (or "")
-        #    for classifier-free guidance; guidance interpolated linearly.
+        # 1. Text conditioning: linear interpolation of the start and end prompts (or mixes); negative
+        #    prompts (or "") for classifier-free guidance; guidance interpolated linearly.
         conds, unconds, guidance = [], [], []
         noises, init, masks, rhythms = [], [], [], []
         for inputs, init_image, mask_image in items:
@@ -276,7 +290,8 @@ class SmallRiffusionPipeline:
             if not 0.0 <= a <= 1.0:
                 raise ValueError(f"alpha must be in [0, 1], got {a}")
             start, end = inputs.start, inputs.end
-            conds.append((1 - a) * self.encode_prompt(start.prompt) + a * self.encode_prompt(end.prompt))
+            conds.append((1 - a) * self.encode_prompt_mix(start.weighted_prompts)
+                         + a * self.encode_prompt_mix(end.weighted_prompts))
             unconds.append((1 - a) * self.encode_prompt(start.negative_prompt or "")
                            + a * self.encode_prompt(end.negative_prompt or ""))
             guidance.append((1 - a) * start.guidance + a * end.guidance)
