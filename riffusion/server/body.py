@@ -67,8 +67,9 @@ async def parse_json_body(request: Request, model: type[Body], limit: int) -> Bo
 
 def check_request(state: "ServerState", body: InferenceBody) -> None:
     """What the schema cannot know: this server's step limit, the fewest steps that still denoise at the
-    request's denoising on this model, and this model's seed images (422s)."""
+    request's denoising on this model, and this model's seed images or this server's uploaded loops (422s)."""
     from riffusion.seed_images import find_seed_image
+    from riffusion.server.uploads import UPLOAD_PREFIX, UPLOAD_TTL_S
 
     limit = state.settings.max_inference_steps
     if body.num_inference_steps is not None and body.num_inference_steps > limit:
@@ -91,4 +92,7 @@ def check_request(state: "ServerState", body: InferenceBody) -> None:
         try:
             find_seed_image(image_id, state.pipeline, kind=kind)
         except (LookupError, ValueError) as exc:
+            if image_id.startswith(UPLOAD_PREFIX):
+                raise field_error(field, f"uploaded loop {image_id!r} is unknown or has expired (uploads are kept "
+                                  f"{UPLOAD_TTL_S / 60:g} minutes); upload it again") from None
             raise field_error(field, str(exc)[:500]) from None

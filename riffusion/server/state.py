@@ -1,6 +1,6 @@
-"""What one running server holds: the pipeline, the worker that owns it, the response cache and the
-defaults it announces to the web app. The app's lifespan builds one :class:`ServerState`; routes get it
-through :func:`riffusion.server.dependencies.get_state`."""
+"""What one running server holds: the pipeline, the worker that owns it, the response cache, the uploaded
+seed loops and the defaults it announces to the web app. The app's lifespan builds one
+:class:`ServerState`; routes get it through :func:`riffusion.server.dependencies.get_state`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typing as T
 from riffusion.datatypes import InferenceInput
 from riffusion.server.cache import ResponseCache
 from riffusion.server.settings import ServerSettings
+from riffusion.server.uploads import UploadStore
 from riffusion.server.worker import ModelWorker
 
 if T.TYPE_CHECKING:  # pragma: no cover
@@ -103,6 +104,8 @@ class ServerState:
             batch_wait_s=settings.batch_wait_ms / 1000.0,
         )
         self.cache = ResponseCache(settings.cache_size, settings.cache_max_bytes)
+        # Uploaded seed loops, usable by id until they expire; their temporary folder goes in stop().
+        self.uploads = UploadStore()
         self.default_steps = self.info.num_inference_steps
         # The fewest steps that still denoise from the seed loop at the web app's denoising.
         self.min_steps = check_web_steps(settings, pipeline)
@@ -167,5 +170,6 @@ class ServerState:
         return DEFAULT_SEED_IMAGE
 
     def stop(self) -> None:
-        """Fail what still waits and stop the worker thread."""
+        """Fail what still waits, stop the worker thread, and remove the uploads."""
         self.worker.stop()
+        self.uploads.close()

@@ -1,12 +1,14 @@
-"""The native API under ``/api/v1``: clips in a choice of formats, the seed image library, the defaults the
-web app should ask for, and health."""
+"""The native API under ``/api/v1``: clips in a choice of formats, the seed image library (and loops of
+your own), the defaults the web app should ask for, and health."""
 
 from __future__ import annotations
 
 import time
+import typing as T
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from riffusion.server.clips import clip_response
 from riffusion.server.dependencies import GenerateBodyDep, StateDep
@@ -31,6 +33,59 @@ async def seed_images(state: StateDep):
 
     return {"seed_images": [{**s.to_dict(), "preview_url": f"/api/v1/seed_images/{s.id}"}
                             for s in list_seed_images(state.pipeline)]}
+
+
+_AUDIO_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post(
+    "/seed_images", summary="Upload an audio loop as a seed image", status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        kind: _AUDIO_BODY for kind in ("audio/wav", "audio/flac", "audio/ogg", "audio/mpeg", "application/octet-stream")
+    }}},
+)
+async def upload_seed_image(
+    request: Request,
+    state: StateDep,
+    bpm: T.Annotated[T.Optional[float], Query(ge=30, le=300, description="The audio's tempo; measured if omitted")] = None,
+    metre: T.Annotated[T.Optional[str], Query(max_length=8, description="4/4 (default), 3/4, 6/8, ...")] = None,
+):
+    """The request body is the audio file itself (WAV, FLAC, OGG or MP3, at most 10 MB and 60 s; any
+    Content-Type). It is cut to whole bars from its first downbeat at its tempo (measured, or ``bpm``),
+    stretched to span the model's clip, and kept as a seed loop for an hour. The answer's ``id`` works as
+    ``seed_image_id`` for whoever holds it; uploads are not listed by ``GET /api/v1/seed_images``."""
+    from riffusion.loops import LoopError, seed_loop_from_audio
+    from riffusion.rhythm import parse_metre
+    from riffusion.server.body import read_body
+    from riffusion.server.uploads import MAX_UPLOAD_BYTES, UploadError, decode_upload
+
+    try:
+        beats_per_bar = parse_metre(metre) if metre is not None else 4
+    except ValueError as exc:
+        raise ApiError(422, [{"loc": ["query", "metre"], "msg": str(exc), "type": "value_error"}]) from None
+    data = await read_body(request, MAX_UPLOAD_BYTES)
+    params = state.pipeline.spectrogram_params
+    width = state.pipeline.image_size[0]
+
+    def make_loop():
+        waveform = decode_upload(data, sample_rate=params.sample_rate)
+        return seed_loop_from_audio(waveform, params.sample_rate, params=params, width=width, bpm=bpm,
+                                    beats_per_bar=beats_per_bar)
+
+    try:
+        loop = await anyio.to_thread.run_sync(make_loop)
+    except UploadError as exc:
+        raise ApiError(exc.status, str(exc) if exc.status == 413 else
+                       [{"loc": ["body"], "msg": str(exc), "type": "audio"}]) from None
+    except LoopError as exc:
+        field = ["query", "bpm"] if "bpm" in str(exc) else ["body"]
+        raise ApiError(422, [{"loc": field, "msg": str(exc), "type": "loop"}]) from None
+    entry = state.uploads.add(loop, description=f"your loop: {loop.bars} bars of {beats_per_bar} at "
+                                                f"{loop.source_bpm:g} bpm, fitted to {loop.tempo_bpm:g} bpm")
+    return JSONResponse(status_code=201, content={
+        **entry.to_dict(), **loop.to_dict(), "preview_url": f"/api/v1/seed_images/{entry.id}",
+        "expires_in_s": round(state.uploads.expires_in_s(entry.id) or 0.0),
+    })
 
 
 @router.get("/seed_images/{image_id}", summary="A seed image or mask as PNG", response_class=Response,
