@@ -76,13 +76,15 @@ def encode_clip(clip, audio_format: str, image_format: str) -> dict:
 
 async def clip_response(request: Request, state: ServerState, inputs: InferenceInput, audio_format: str,
                         image_format: str) -> dict:
-    """The encoded clip for ``inputs``, answered from the cache when the same request was made before."""
+    """The encoded clip for ``inputs``, answered from the cache when the same request was made before
+    (``inputs`` is the key: its ends' prompts or mixes, seeds and every setting)."""
     key = (inputs, audio_format, image_format)
     cached = state.cache.get(key)
     if cached is not None:
         return cached
     if state.settings.log_prompts:
-        log.info("clip: %r -> %r alpha=%.3f", inputs.start.prompt, inputs.end.prompt, inputs.alpha)
+        log.info("clip: %r -> %r alpha=%.3f", inputs.start.mix or inputs.start.prompt,
+                 inputs.end.mix or inputs.end.prompt, inputs.alpha)
     clip = await run_clip(request, state, inputs)
     response = await anyio.to_thread.run_sync(encode_clip, clip, audio_format, image_format)
     state.cache.put(key, response)

@@ -7,10 +7,11 @@ import dataclasses
 import re
 import typing as T
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from riffusion.datatypes import InferenceInput, PromptInput
+from riffusion.prompts import MAX_MIX_PROMPTS
 from riffusion.rhythm import MAX_BEATS_PER_BAR, MAX_BPM, MIN_BPM, BeatGrid
 
 # Ids name files inside the package or a model folder: no separators, no "..", bounded length.
@@ -44,17 +45,56 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
 
 
-class PromptBody(_Model):
-    """One end of the interpolation."""
+class WeightedPromptBody(_Model):
+    """One prompt of a mix and its weight (relative to the others)."""
 
-    prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="What to hear")
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="What to hear")
+    weight: float = Field(1.0, ge=0.0, le=1000.0, description="Its share of the mix, relative to the others' weights")
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("string_too_short", "a prompt of a mix must not be blank")
+        return value
+
+
+class PromptBody(_Model):
+    """One end of the interpolation: ``prompt``, or ``prompts``, a weighted mix blended in the conditioning."""
+
+    prompt: T.Optional[str] = Field(None, max_length=MAX_PROMPT_CHARS,
+                                    description="What to hear (give this or `prompts`)")
+    prompts: T.Optional[T.List[WeightedPromptBody]] = Field(
+        None, min_length=1, max_length=MAX_MIX_PROMPTS,
+        description=f"What to hear as a mix (give this or `prompt`): 1-{MAX_MIX_PROMPTS} prompts with weights >= 0 "
+                    "and a positive sum, e.g. [{\"prompt\": \"jazz\", \"weight\": 1}, {\"prompt\": \"rain\", \"weight\": 0.4}]; "
+                    "blended in the model's conditioning with the weights normalised to sum 1",
+    )
     seed: int = Field(ge=0, le=MAX_SEED, description="Seed of the initial noise")
     negative_prompt: T.Optional[str] = Field(None, max_length=MAX_PROMPT_CHARS, description="What to avoid")
     denoising: float = Field(0.75, ge=0.0, le=1.0, description="How far to depart from the seed image")
     guidance: float = Field(7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale")
 
+    @field_validator("prompts")
+    @classmethod
+    def _positive_sum(cls, value: T.Optional[T.List[WeightedPromptBody]]) -> T.Optional[T.List[WeightedPromptBody]]:
+        if value is not None and sum(entry.weight for entry in value) <= 0:
+            raise PydanticCustomError("positive_sum", "the weights of `prompts` must have a positive sum")
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_or_prompts(self) -> "PromptBody":
+        if (self.prompt is None) == (self.prompts is None):
+            which = "both" if self.prompt is not None else "neither"
+            raise PydanticCustomError("prompt_or_prompts",
+                                      "give either `prompt` or `prompts` (a weighted mix), got {which}", {"which": which})
+        return self
+
     def to_input(self) -> PromptInput:
-        return PromptInput(**self.model_dump())
+        options = self.model_dump(exclude={"prompt", "prompts"})
+        if self.prompts is None:
+            return PromptInput(prompt=T.cast(str, self.prompt), **options)
+        return PromptInput.mixed([(entry.prompt, entry.weight) for entry in self.prompts], **options)
 
 
 class InferenceBody(_Model):
