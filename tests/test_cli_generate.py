@@ -161,3 +161,31 @@ def test_help_lists_the_generation_commands():
     result = run_cli("--help")
     for command in ("text-to-audio", "interpolate", "audio-to-audio", "text-to-audio-batch", "download"):
         assert command in result.stdout
+
+
+def test_text_to_audio_mixes_prompts(tmp_path, capsys):
+    def image(name, *mix):
+        result = InProcess(capsys, "text-to-audio", "--prompt", "a slow sad cello", "--audio", tmp_path / f"{name}.wav",
+                           "--image", tmp_path / f"{name}.png", *mix, *FAST)
+        assert result.returncode == 0, result.stderr
+        return np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=np.int16)
+
+    plain = image("plain")
+    assert np.array_equal(image("silent", "--mix", "rain on a roof:0"), plain)  # a weight of 0 adds nothing
+    mixed = image("mixed", "--mix", "rain on a roof:0.4", "--mix", "(church:1.2) bells: 1")
+    assert np.abs(mixed - plain).mean() > 0.1
+
+
+@pytest.mark.parametrize("mix, message", [
+    (("--mix", "rain"), "--mix 'rain': expected PROMPT:WEIGHT"),
+    (("--mix", "rain:lots"), "--mix 'rain:lots': expected PROMPT:WEIGHT"),
+    (("--mix", ":0.4"), "--mix ':0.4': expected PROMPT:WEIGHT"),
+    (("--mix", "rain:-1"), "--mix 'rain:-1': the weight must be a finite number >= 0, got -1"),
+    (("--mix", "rain: nan"), "--mix 'rain: nan': the weight must be a finite number >= 0, got nan"),
+    (("--mix", "a:1", "--mix", "b:1", "--mix", "c:1", "--mix", "d:1"), "--mix takes at most 3 prompts (4 with --prompt), got 4"),
+])
+def test_text_to_audio_mix_errors_are_one_line(capsys, tmp_path, mix, message):
+    result = InProcess(capsys, "text-to-audio", "--prompt", "x", "--audio", tmp_path / "x.wav", *FAST, *mix)
+    assert_clean_error(result, message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
