@@ -189,3 +189,40 @@ def test_text_to_audio_mix_errors_are_one_line(capsys, tmp_path, mix, message):
     assert_clean_error(result, message)
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_seed_audio_becomes_the_seed_loop(tmp_path):
+    from test_loops import drums
+
+    loop_file, audio, image = tmp_path / "my loop.flac", tmp_path / "out.wav", tmp_path / "out.png"
+    sf.write(str(loop_file), drums(120, 6, start_s=0.4), 44100)
+    result = run_cli("text-to-audio", "--prompt", "jazz", "--seed-audio", loop_file, "--denoising", "0.3",
+                     "--audio", audio, "--image", image, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "3 bars of 4 at 1" in result.stderr and "fitted to 140.9 bpm" in result.stderr
+    assert Image.open(image).size == (512, 512)
+    track = tmp_path / "track.wav"
+    result = run_cli("interpolate", "--start-prompt", "a", "--end-prompt", "b", "--num-clips", "2", "--seed-audio",
+                     loop_file, "--bpm", "120", "--audio", track, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "at 120 bpm" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--seed-image", "og_beat", "--seed-audio", "x.wav"), "give --seed-image or --seed-audio, not both"),
+    (("--seed-audio", "missing.wav"), "--seed-audio file not found: 'missing.wav'"),
+])
+def test_seed_audio_errors_are_one_line(capsys, args, message):
+    result = InProcess(capsys, "text-to-audio", "--prompt", "x", "--audio", "out.wav", *args, *FAST)
+    assert_clean_error(result, message)
+
+
+def test_seed_audio_without_a_pulse_suggests_bpm(capsys, tmp_path):
+    hum = tmp_path / "hum.wav"
+    sf.write(str(hum), 0.5 * np.sin(2 * np.pi * 220 * np.arange(44100 * 5) / 44100), 44100)
+    result = InProcess(capsys, "interpolate", "--start-prompt", "a", "--end-prompt", "b", "--audio",
+                       tmp_path / "o.wav", "--seed-audio", hum, *FAST)
+    assert_clean_error(result, "no steady pulse", "with --bpm")
+    result = InProcess(capsys, "interpolate", "--start-prompt", "a", "--end-prompt", "b", "--audio",
+                       tmp_path / "o.wav", "--bpm", "100", *FAST)
+    assert_clean_error(result, "give --seed-audio too")

@@ -7,6 +7,7 @@ terminal, and writes each output file atomically (temporary file renamed when co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -109,39 +110,40 @@ def _rhythm_flags(bpm: T.Optional[float], metre: T.Optional[str]):
         raise ValueError(f"--bpm: {error}") from None
 
 
+def _check_seed_audio(seed_audio: T.Optional[str], seed_image: T.Optional[str]) -> None:
+    """``--seed-audio`` replaces ``--seed-image``: one of them, and a file that exists."""
+    if seed_audio is None:
+        return
+    if seed_image is not None:
+        raise ValueError("give --seed-image or --seed-audio, not both (the audio file becomes the seed loop)")
+    if not Path(seed_audio).is_file():
+        raise FileNotFoundError(f"--seed-audio file not found: {seed_audio!r}")
+
+
+def _seed_audio_loop(pipeline, path: str, bpm: T.Optional[float], metre: T.Optional[str]):
+    """The seed loop of ``--seed-audio`` for ``pipeline`` (:func:`riffusion.loops.seed_loop_from_audio`);
+    ``--bpm``/``--metre`` are the file's tempo and metre."""
+    from riffusion.audio import read_audio
+    from riffusion.loops import LoopError, seed_loop_from_audio
+    from riffusion.rhythm import parse_metre
+
+    rate = pipeline.spectrogram_params.sample_rate
+    waveform, _ = read_audio(path, sample_rate=rate)
+    try:
+        loop = seed_loop_from_audio(waveform, rate, params=pipeline.spectrogram_params, width=pipeline.image_size[0],
+                                    bpm=bpm, beats_per_bar=parse_metre(metre) if metre is not None else 4)
+    except LoopError as error:
+        hint = " with --bpm" if "bpm" in str(error) else ""
+        raise ValueError(f"--seed-audio {path}: {error}{hint}") from None
+    print(f"Seed loop from {path}: {loop.bars} bars of {loop.beats_per_bar} at {loop.source_bpm:g} bpm from "
+          f"{loop.start_s:.2f} s, fitted to {loop.tempo_bpm:g} bpm", file=sys.stderr)
+    return loop
+
+
 def _check_rhythm_model(pipeline, rhythm) -> None:
     if rhythm is not None and not pipeline.has_rhythm_input:
         raise ValueError(f"--bpm needs a model with a rhythm input (such as riffusion-small-v2); "
                          f"{pipeline.model_id} has none (give it a loop with --seed-image instead)")
-
-
-def _mix_flags(prompt: str, mix: T.Optional[T.Sequence[str]]) -> T.Optional[tuple[tuple[str, float], ...]]:
-    """``--prompt`` (weight 1) and each ``--mix PROMPT:WEIGHT`` as a validated mix; None without ``--mix``.
-    The weight follows the last colon, so A1111 weights like ``(piano:1.3)`` may appear in the prompt."""
-    import math
-
-    from riffusion.prompts import MAX_MIX_PROMPTS, check_prompt_mix
-
-    if not mix:
-        return None
-    if len(mix) > MAX_MIX_PROMPTS - 1:
-        raise ValueError(f"--mix takes at most {MAX_MIX_PROMPTS - 1} prompts ({MAX_MIX_PROMPTS} with --prompt), "
-                         f"got {len(mix)}")
-    if not prompt.strip():
-        raise ValueError("--prompt must not be blank when prompts are mixed in with --mix")
-    entries: list[tuple[str, float]] = [(prompt, 1.0)]
-    for value in mix:
-        text, colon, weight = value.rpartition(":")
-        try:
-            number = float(weight) if colon else None
-        except ValueError:
-            number = None
-        if number is None or not text.strip():
-            raise ValueError(f"--mix {value!r}: expected PROMPT:WEIGHT, e.g. --mix \"rain on a roof:0.4\"")
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"--mix {value!r}: the weight must be a finite number >= 0, got {weight.strip()}")
-        entries.append((text, number))
-    return check_prompt_mix(entries, field="--mix")
 
 
 def _numbered(path: str, index: int, count: int) -> str:
@@ -160,7 +162,6 @@ def text_to_audio(
     prompt: str,
     audio: str,
     image: T.Optional[str] = None,
-    mix: T.Optional[T.Sequence[str]] = None,
     negative_prompt: T.Optional[str] = None,
     seed: int = 42,
     num_clips: int = 1,
@@ -170,6 +171,7 @@ def text_to_audio(
     scheduler: T.Optional[str] = None,
     width: T.Optional[int] = None,
     seed_image: T.Optional[str] = None,
+    seed_audio: T.Optional[str] = None,
     mask: T.Optional[str] = None,
     bpm: T.Optional[float] = None,
     metre: T.Optional[str] = None,
@@ -183,41 +185,46 @@ def text_to_audio(
 
     From noise by default, so the prompt alone decides the music; with ``--seed-image`` from that loop (a
     rhythm model at its default denoising takes only the loop's beat), with ``--bpm``/``--metre`` on that
-    beat grid (rhythm models). Each ``--mix PROMPT:WEIGHT``
-    blends another prompt into the conditioning (``--prompt`` has weight 1; weights are relative)."""
+    beat grid (rhythm models). ``--seed-audio`` makes the seed loop from an audio file (``--bpm``/``--metre``
+    then give the file's tempo and metre, measured by default)."""
     from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.generation import generate_clips
 
     if num_clips < 1:
         raise ValueError(f"--num-clips must be at least 1, got {num_clips}")
-    prompt_mix = _mix_flags(prompt, mix)
     _check_audio_output(audio)
     _check_image_output(image)
     phase = _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
                           denoising=denoising, batch_size=batch_size)
+    _check_seed_audio(seed_audio, seed_image)
     if seed_image is not None or mask is not None:
         _check_seed_images(seed_image or GENERATION.seed_image_id, mask)
-    if mask is not None and seed_image is None:
+    if mask is not None and seed_image is None and seed_audio is None:
         raise ValueError("--mask keeps parts of a seed image: give --seed-image too")
-    if width is not None and seed_image is None:
+    if width is not None and seed_image is None and seed_audio is None:
         raise ValueError("--width makes a longer clip by repeating a seed loop: give --seed-image too")
-    rhythm = _rhythm_flags(bpm, metre)
+    rhythm = _rhythm_flags(bpm, metre) if seed_audio is None else None  # with it, the file's tempo
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
+    loop = None
+    if seed_audio is not None:
+        loop = _seed_audio_loop(pipeline, seed_audio, bpm, metre)
+        rhythm = loop.grid if pipeline.has_rhythm_input else None
     _check_rhythm_model(pipeline, rhythm)
     guidance = pipeline.default_guidance if guidance is None else guidance
     denoising = pipeline.default_denoising if denoising is None else denoising
     inputs = []
     for i in range(num_clips):
         end = PromptInput(prompt=prompt, seed=seed + i, negative_prompt=negative_prompt, denoising=denoising,
-                          guidance=guidance, mix=prompt_mix)
+                          guidance=guidance)
         inputs.append(InferenceInput(start=end, end=end, alpha=0.0, num_inference_steps=steps,
                                      seed_image_id=seed_image, mask_image_id=mask, rhythm=rhythm))
     written = []
     with _progress(num_clips) as bar:
         for start in range(0, num_clips, batch_size):
             chunk = inputs[start : start + batch_size]
-            clips = generate_clips(pipeline, chunk, phase=phase, width=width, batch_size=batch_size)
+            clips = generate_clips(pipeline, chunk, phase=phase, width=width, batch_size=batch_size,
+                                   seed_image=None if loop is None else loop.image)
             for offset, clip in enumerate(clips):
                 index = start + offset
                 audio_path = _numbered(audio, index, num_clips)
@@ -247,7 +254,10 @@ def interpolate(
     alpha_curve: str = "linear",
     guidance: T.Optional[float] = None,
     denoising: T.Optional[float] = None,
-    seed_image: str = GENERATION.seed_image_id,
+    seed_image: T.Optional[str] = None,
+    seed_audio: T.Optional[str] = None,
+    bpm: T.Optional[float] = None,
+    metre: T.Optional[str] = None,
     mask: T.Optional[str] = None,
     image_dir: T.Optional[str] = None,
     crossfade_s: float = 0.01,
@@ -259,7 +269,9 @@ def interpolate(
     batch_size: int = 4,
 ) -> list[str]:
     """Interpolate from the start prompt and seed to the end ones over ``--num-clips`` clips (alpha 0 to 1
-    along ``--alpha-curve``), joined into one continuous audio file; images to ``--image-dir``."""
+    along ``--alpha-curve``), joined into one continuous audio file; images to ``--image-dir``. The seed loop
+    is ``--seed-image`` (default og_beat), or ``--seed-audio``, an audio file made into one (its tempo and
+    metre measured, or ``--bpm``/``--metre``)."""
     from riffusion.datatypes import PromptInput
     from riffusion.generation import ALPHA_CURVES, concatenate, generate_clips, interpolation_inputs
 
@@ -274,9 +286,14 @@ def interpolate(
         raise FileNotFoundError(f"--image-dir does not exist: {image_dir!r}")
     phase = _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
                           denoising=denoising, batch_size=batch_size)
+    _check_seed_audio(seed_audio, seed_image)
+    if seed_audio is None and (bpm is not None or metre is not None):
+        raise ValueError("--bpm and --metre give --seed-audio's tempo and metre: give --seed-audio too")
+    seed_image = seed_image or GENERATION.seed_image_id
     _check_seed_images(seed_image, mask)
     pipeline = _load(model, device, scheduler, model_config)
     steps = _steps(pipeline, num_inference_steps)
+    loop = None if seed_audio is None else _seed_audio_loop(pipeline, seed_audio, bpm, metre)
     guidance = pipeline.default_guidance if guidance is None else guidance
     denoising = pipeline.default_denoising if denoising is None else denoising
     end_seed = start_seed + 1 if end_seed is None else end_seed
@@ -286,8 +303,11 @@ def interpolate(
                       guidance=guidance)
     inputs = interpolation_inputs(start, end, num_clips=num_clips, num_inference_steps=steps, curve=alpha_curve,
                                   include_start=True, seed_image_id=seed_image, mask_image_id=mask)
+    if loop is not None and pipeline.has_rhythm_input:
+        inputs = [dataclasses.replace(item, rhythm=loop.grid) for item in inputs]
     with _progress(num_clips) as bar:
-        clips = generate_clips(pipeline, inputs, phase=phase, batch_size=batch_size, progress=bar.update)
+        clips = generate_clips(pipeline, inputs, phase=phase, batch_size=batch_size, progress=bar.update,
+                               seed_image=None if loop is None else loop.image)
     written = []
     if image_dir is not None:
         for i, clip in enumerate(clips):
@@ -547,9 +567,6 @@ def _prompt_flags(p: argparse.ArgumentParser, *, denoising: T.Optional[float]) -
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("text-to-audio", help="prompt -> audio clip(s) (and spectrogram images)")
     p.add_argument("--prompt", required=True, help="text prompt; A1111 weights like (piano:1.3) work, any length")
-    p.add_argument("--mix", action="append", default=None, metavar="PROMPT:WEIGHT",
-                   help="blend another prompt in, weighted relative to --prompt's 1 (repeat up to 3 times), "
-                        'e.g. --mix "rain on a roof:0.4"')
     p.add_argument("--audio", required=True, help="output audio (.wav, .flac, .ogg, .mp3); numbered when --num-clips > 1")
     p.add_argument("--image", default=None, help="also write the spectrogram image (.png or .jpg)")
     p.add_argument("--seed", type=int, default=42, help="noise seed (default: 42)")
@@ -561,9 +578,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-image", default=None,
                    help="start from this seed loop (an id such as og_beat or waltz); default: none, the clip is made "
                         "from the prompt alone")
+    p.add_argument("--seed-audio", default=None,
+                   help="start from a loop made of this audio file (WAV, FLAC, OGG, MP3): whole bars at its tempo, "
+                        "fitted to the clip (instead of --seed-image)")
     p.add_argument("--mask", default=None, help="mask id (white = repaint, black = keep the seed image)")
     p.add_argument("--bpm", type=float, default=None,
-                   help="rhythm models: the tempo of the clip's beat grid (the clip starts on a downbeat)")
+                   help="rhythm models: the tempo of the clip's beat grid (the clip starts on a downbeat); with "
+                        "--seed-audio: the file's tempo (default: measured)")
     p.add_argument("--metre", default=None, help="rhythm models, with --bpm: 4/4 (default), 3/4, 6/8, ...")
     _model_flags(p)
     p.set_defaults(_command=text_to_audio)
@@ -576,7 +597,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-clips", type=int, default=5, help="clips from alpha 0 to 1 (default: 5)")
     p.add_argument("--alpha-curve", default="linear", help="linear or ease (slow at both ends)")
     _prompt_flags(p, denoising=None)
-    p.add_argument("--seed-image", default=GENERATION.seed_image_id)
+    p.add_argument("--seed-image", default=None, help=f"seed loop id (default: {GENERATION.seed_image_id})")
+    p.add_argument("--seed-audio", default=None,
+                   help="a loop made of this audio file (WAV, FLAC, OGG, MP3) instead of --seed-image")
+    p.add_argument("--bpm", type=float, default=None, help="with --seed-audio: the file's tempo (default: measured)")
+    p.add_argument("--metre", default=None, help="with --seed-audio: the file's metre, 4/4 (default), 3/4, 6/8, ...")
     p.add_argument("--mask", default=None)
     p.add_argument("--audio", required=True, help="output audio file (all clips joined)")
     p.add_argument("--image-dir", default=None, help="write each clip's spectrogram image here")
