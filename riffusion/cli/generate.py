@@ -146,6 +146,35 @@ def _check_rhythm_model(pipeline, rhythm) -> None:
                          f"{pipeline.model_id} has none (give it a loop with --seed-image instead)")
 
 
+def _mix_flags(prompt: str, mix: T.Optional[T.Sequence[str]]) -> T.Optional[tuple[tuple[str, float], ...]]:
+    """``--prompt`` (weight 1) and each ``--mix PROMPT:WEIGHT`` as a validated mix; None without ``--mix``.
+    The weight follows the last colon, so A1111 weights like ``(piano:1.3)`` may appear in the prompt."""
+    import math
+
+    from riffusion.prompts import MAX_MIX_PROMPTS, check_prompt_mix
+
+    if not mix:
+        return None
+    if len(mix) > MAX_MIX_PROMPTS - 1:
+        raise ValueError(f"--mix takes at most {MAX_MIX_PROMPTS - 1} prompts ({MAX_MIX_PROMPTS} with --prompt), "
+                         f"got {len(mix)}")
+    if not prompt.strip():
+        raise ValueError("--prompt must not be blank when prompts are mixed in with --mix")
+    entries: list[tuple[str, float]] = [(prompt, 1.0)]
+    for value in mix:
+        text, colon, weight = value.rpartition(":")
+        try:
+            number = float(weight) if colon else None
+        except ValueError:
+            number = None
+        if number is None or not text.strip():
+            raise ValueError(f"--mix {value!r}: expected PROMPT:WEIGHT, e.g. --mix \"rain on a roof:0.4\"")
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"--mix {value!r}: the weight must be a finite number >= 0, got {weight.strip()}")
+        entries.append((text, number))
+    return check_prompt_mix(entries, field="--mix")
+
+
 def _numbered(path: str, index: int, count: int) -> str:
     """``out.wav`` for a single output, ``out_000.wav``, ``out_001.wav`` ... for several."""
     if count == 1:
@@ -162,6 +191,7 @@ def text_to_audio(
     prompt: str,
     audio: str,
     image: T.Optional[str] = None,
+    mix: T.Optional[T.Sequence[str]] = None,
     negative_prompt: T.Optional[str] = None,
     seed: int = 42,
     num_clips: int = 1,
@@ -186,12 +216,14 @@ def text_to_audio(
     From noise by default, so the prompt alone decides the music; with ``--seed-image`` from that loop (a
     rhythm model at its default denoising takes only the loop's beat), with ``--bpm``/``--metre`` on that
     beat grid (rhythm models). ``--seed-audio`` makes the seed loop from an audio file (``--bpm``/``--metre``
-    then give the file's tempo and metre, measured by default)."""
+    then give the file's tempo and metre, measured by default). Each ``--mix PROMPT:WEIGHT``
+    blends another prompt into the conditioning (``--prompt`` has weight 1; weights are relative)."""
     from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.generation import generate_clips
 
     if num_clips < 1:
         raise ValueError(f"--num-clips must be at least 1, got {num_clips}")
+    prompt_mix = _mix_flags(prompt, mix)
     _check_audio_output(audio)
     _check_image_output(image)
     phase = _check_common(width=width, scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
@@ -216,7 +248,7 @@ def text_to_audio(
     inputs = []
     for i in range(num_clips):
         end = PromptInput(prompt=prompt, seed=seed + i, negative_prompt=negative_prompt, denoising=denoising,
-                          guidance=guidance)
+                          guidance=guidance, mix=prompt_mix)
         inputs.append(InferenceInput(start=end, end=end, alpha=0.0, num_inference_steps=steps,
                                      seed_image_id=seed_image, mask_image_id=mask, rhythm=rhythm))
     written = []
@@ -567,6 +599,9 @@ def _prompt_flags(p: argparse.ArgumentParser, *, denoising: T.Optional[float]) -
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("text-to-audio", help="prompt -> audio clip(s) (and spectrogram images)")
     p.add_argument("--prompt", required=True, help="text prompt; A1111 weights like (piano:1.3) work, any length")
+    p.add_argument("--mix", action="append", default=None, metavar="PROMPT:WEIGHT",
+                   help="blend another prompt in, weighted relative to --prompt's 1 (repeat up to 3 times), "
+                        'e.g. --mix "rain on a roof:0.4"')
     p.add_argument("--audio", required=True, help="output audio (.wav, .flac, .ogg, .mp3); numbered when --num-clips > 1")
     p.add_argument("--image", default=None, help="also write the spectrogram image (.png or .jpg)")
     p.add_argument("--seed", type=int, default=42, help="noise seed (default: 42)")
