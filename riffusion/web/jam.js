@@ -4,7 +4,7 @@
 
 import { Backoff, dataUrlBytes, fetchJson, generateClip } from "./api.js";
 import { Player } from "./player.js";
-import { Sequence, cleanPrompt, examplePrompt } from "./sequence.js";
+import { Sequence, cleanPrompt, examplePrompt, mixPrompts } from "./sequence.js";
 import { encodeWav } from "./wav.js";
 
 const MAX_AHEAD = 2; // clips received but not yet started, kept ready ahead of playback
@@ -18,6 +18,8 @@ export class Jam {
       alphaVelocity: 0.25, idleMinutes: 10,
       // Models with a rhythm input: null bpm follows the seed loop's tempo and metre, a number sets them.
       rhythmInput: false, bpm: null, beatsPerBar: 4,
+      // The mixer: the playing prompt's weight and up to three other prompts [{prompt, weight}] blended in.
+      mixWeight: 1, mix: [],
       // The server's start-up measurement: false when it makes clips slower than they play.
       keepsUp: null, secondsPerClip: null,
     };
@@ -102,11 +104,17 @@ export class Jam {
     const inputs = this.pending || this.sequence.next();
     this.pending = inputs; // kept until it succeeds, so a retry asks for the same clip
     const s = this.settings;
+    // The mixer applies to both ends, so a segment blends the same other prompts all the way through.
+    const [start, end] = [inputs.start, inputs.end].map((e) => {
+      const prompts = mixPrompts(e.prompt, s.mixWeight, s.mix);
+      return prompts ? { ...e, prompts } : e;
+    });
+    const wire = (e) => (e.prompts ? { seed: e.seed, prompts: e.prompts } : e); // `prompt` or `prompts`
     const body = {
       alpha: inputs.alpha, num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId,
       mask_image_id: s.maskImageId,
-      start: { ...inputs.start, denoising: s.denoising, guidance: s.guidance },
-      end: { ...inputs.end, denoising: s.denoising, guidance: s.guidance },
+      start: { ...wire(start), denoising: s.denoising, guidance: s.guidance },
+      end: { ...wire(end), denoising: s.denoising, guidance: s.guidance },
       audio_format: "wav", image_format: "jpeg", // WAV: no encoder padding, gapless seams
     };
     // A set tempo: clips start on a downbeat and the server cuts them to whole bars, so they join on the bar.
@@ -114,7 +122,7 @@ export class Jam {
     this.inFlight = true;
     const epoch = this.epoch; // a jump to another prompt while this request runs makes its clip stale
     if (this.state !== "retrying" && this.state !== "behind") this.state = "generating";
-    this.requests.push({ alpha: inputs.alpha, start: inputs.start, end: inputs.end, rhythm: body.rhythm });
+    this.requests.push({ alpha: inputs.alpha, start, end, rhythm: body.rhythm });
     if (this.requests.length > 1000) this.requests.shift();
     try {
       const clip = await this.makeClip(inputs, await generateClip(body));

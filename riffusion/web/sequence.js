@@ -19,6 +19,17 @@ export function cleanPrompt(text) {
   return String(text).trim().slice(0, MAX_PROMPT_CHARS);
 }
 
+// The mixer: an end's own prompt at `weight` blended with up to three other prompts in the conditioning.
+export const MAX_MIX_PROMPTS = 4;
+
+// The prompts an end asks for as a weighted mix ([{prompt, weight}, ...], its own prompt first), or null
+// when no other prompt is mixed in (non-empty and weight > 0): the end is then sent as a plain prompt.
+export function mixPrompts(prompt, weight, others) {
+  const extra = others.map((o) => ({ prompt: cleanPrompt(o.prompt), weight: Math.max(0, +o.weight || 0) }))
+    .filter((o) => o.prompt && o.weight > 0).slice(0, MAX_MIX_PROMPTS - 1);
+  return extra.length ? [{ prompt, weight: Math.max(0, +weight || 0) }, ...extra] : null;
+}
+
 export class Sequence {
   // `settings` is the jam's live settings object: a new alphaVelocity applies from the next segment.
   constructor(settings) {

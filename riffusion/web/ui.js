@@ -1,7 +1,7 @@
 // The page around the jam: play button, prompt panel, settings (with the list of clips), share panel,
 // status line and the idle dialog. It reads the jam's state each animation frame and calls its methods.
 
-import { MAX_PROMPT_CHARS, examplePrompt } from "./sequence.js";
+import { MAX_MIX_PROMPTS, MAX_PROMPT_CHARS, examplePrompt } from "./sequence.js";
 import { encodeWav } from "./wav.js";
 
 const $ = (id) => document.getElementById(id);
@@ -71,7 +71,31 @@ export class UI {
     denoising.value = [...denoising.options].find((o) => +o.value === jam.settings.denoising).value;
     denoising.addEventListener("change", () => { jam.settings.denoising = +denoising.value; });
     $("volume").addEventListener("input", (event) => jam.player.setVolume(+event.target.value));
+    this.initMix();
     $("idle-continue").addEventListener("click", () => jam.resume());
+  }
+
+  // The mixer: the playing prompt's weight, then a row (prompt and weight) for each other prompt; any
+  // change is the jam's mix from the next clip.
+  initMix() {
+    const settings = this.jam.settings;
+    const rows = [];
+    for (let i = 1; i < MAX_MIX_PROMPTS; i++) {
+      const row = document.createElement("label");
+      row.innerHTML = `<input id="mix-prompt-${i}" type="text" placeholder="Another prompt to mix in" ` +
+        `aria-label="Mixed prompt ${i}"> <input id="mix-weight-${i}" type="range" min="0" max="1" step="0.05" ` +
+        `value="0.5" aria-label="Weight of mixed prompt ${i}">`;
+      $("mix").append(row);
+      rows.push(row);
+    }
+    const apply = () => {
+      settings.mixWeight = +$("mix-weight-0").value;
+      settings.mix = rows.map((_, i) => ({ prompt: $(`mix-prompt-${i + 1}`).value, weight: +$(`mix-weight-${i + 1}`).value }));
+    };
+    for (const input of $("mix").querySelectorAll("input")) {
+      if (input.type === "text") input.maxLength = MAX_PROMPT_CHARS;
+      input.addEventListener(input.type === "text" ? "change" : "input", apply);
+    }
   }
 
   toggle(name, show) {

@@ -340,3 +340,28 @@ def test_a_model_without_rhythm_input_hides_the_tempo_setting(open_page, jam_ser
     page.page.click("#settings-button")
     assert not page.page.is_visible("#tempo")
     assert page.page.inner_text("#denoising-label") == "Denoising"
+
+
+def test_the_mixer_blends_other_prompts_from_the_next_clip(open_page, jam_server):
+    page = open_page()
+    start(page, jam_server)
+    wait_requests(page, 2)
+    assert all("prompts" not in r["end"] for r in requests(page))  # nothing mixed in: a plain prompt
+    page.page.click("#settings-button")
+    assert page.page.locator("#mix input[type=text]").count() == 3  # four prompts with the playing one
+    page.page.fill("#mix-prompt-1", "rain on a roof")
+    page.page.fill("#mix-weight-1", "0.4")
+    page.page.press("#mix-prompt-1", "Tab")  # a typed prompt applies once it is committed
+    page.page.fill("#mix-weight-0", "0.8")
+    page.wait_for("window.__riff.requests.some(r => r.end.prompts)")
+    before = len(requests(page))
+    reqs = wait_requests(page, before + 2)  # the mixed requests were answered: the jam goes on
+    mixed = [r for r in reqs if "prompts" in r["end"]]
+    assert mixed[-1]["end"]["prompts"] == [{"prompt": "jazz piano", "weight": 0.8},
+                                           {"prompt": "rain on a roof", "weight": 0.4}]
+    assert mixed[-1]["start"]["prompts"][1] == {"prompt": "rain on a roof", "weight": 0.4}
+    assert page.riff("state") != "retrying"
+    page.page.fill("#mix-weight-1", "0")  # a weight of 0 takes the prompt out again
+    count = len(requests(page))
+    reqs = wait_requests(page, count + 2)
+    assert "prompts" not in reqs[-1]["end"] and reqs[-1]["end"]["prompt"] == "jazz piano"
