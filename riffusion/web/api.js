@@ -24,6 +24,21 @@ export async function generateClip(body) {
   return response.json();
 }
 
+// POST an audio file to /api/v1/seed_images (the file is the body) and return the new seed loop's entry
+// ({id, tempo_bpm, bars, beats_per_bar, ...}); only this page knows its id. A refusal throws an Error
+// whose message is the server's detail.
+export async function uploadLoop(file) {
+  const response = await fetch("/api/v1/seed_images", {
+    method: "POST", headers: { "Content-Type": file.type || "application/octet-stream" }, body: file,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = Array.isArray(data.detail) ? data.detail.map((d) => d.msg).join("; ") : data.detail;
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
 // The bytes of a base64 data URL.
 export function dataUrlBytes(url) {
   const binary = atob(url.slice(url.indexOf(",") + 1));

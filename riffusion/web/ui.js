@@ -3,6 +3,7 @@
 
 import { MAX_MIX_PROMPTS, MAX_PROMPT_CHARS, examplePrompt } from "./sequence.js";
 import { encodeWav } from "./wav.js";
+import { uploadLoop } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,6 +45,7 @@ export class UI {
     }
     seedSelect.value = jam.settings.seedImageId;
     seedSelect.addEventListener("change", () => { jam.settings.seedImageId = seedSelect.value; });
+    $("loop-upload").addEventListener("change", (event) => this.uploadLoop(event.target));
     const denoising = $("denoising");
     if (jam.settings.rhythmInput) {
       // A rhythm model keeps the loop's beat by itself: denoising only says how much of its sound stays.
@@ -96,6 +98,27 @@ export class UI {
       if (input.type === "text") input.maxLength = MAX_PROMPT_CHARS;
       input.addEventListener(input.type === "text" ? "change" : "input", apply);
     }
+  }
+
+  // Post the chosen audio file; the loop it becomes joins the seed loop list, selected (next clip on).
+  async uploadLoop(input) {
+    const file = input.files[0];
+    if (!file) return;
+    const status = $("loop-upload-status");
+    status.textContent = `Measuring ${file.name}…`;
+    try {
+      const loop = await uploadLoop(file);
+      this.jam.seedImages.push(loop);
+      const label = `${file.name.replace(/\.[^.]*$/, "")} (${Math.round(loop.tempo_bpm)} bpm)`;
+      $("seed-image").add(new Option(label, loop.id));
+      $("seed-image").value = loop.id;
+      this.jam.settings.seedImageId = loop.id;
+      status.textContent = `${loop.bars} bars of ${loop.beats_per_bar} at ${Math.round(loop.source_bpm)} bpm: ` +
+        "playing from the next clip (kept for an hour)";
+    } catch (error) {
+      status.textContent = `Not usable: ${error.message}`;
+    }
+    input.value = "";
   }
 
   toggle(name, show) {

@@ -365,3 +365,34 @@ def test_the_mixer_blends_other_prompts_from_the_next_clip(open_page, jam_server
     count = len(requests(page))
     reqs = wait_requests(page, count + 2)
     assert "prompts" not in reqs[-1]["end"] and reqs[-1]["end"]["prompt"] == "jazz piano"
+
+
+def test_upload_a_loop_in_the_settings(open_page, jam_server, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from test_loops import drums
+
+    path = tmp_path / "my_beat.wav"
+    sf.write(str(path), drums(120, 6, start_s=0.2, rate=22050), 22050)
+    page = open_page()
+    start(page, jam_server)
+    wait_requests(page, 1)
+    page.page.click("#settings-button")
+    page.page.set_input_files("#loop-upload", str(path))
+    page.wait_for("window.__riff.settings.seedImageId.startsWith('upload-')")
+    loop_id = page.riff("settings")["seedImageId"]
+    assert page.page.input_value("#seed-image") == loop_id
+    assert "my_beat (141 bpm)" in page.page.inner_text("#seed-image")
+    assert "3 bars of 4 at 120 bpm" in page.page.inner_text("#loop-upload-status")
+    reqs = wait_requests(page, len(requests(page)) + 2)  # the server takes the loop's id: the jam goes on
+    assert reqs and page.riff("state") != "retrying"
+    listed = httpx.get(f"{jam_server.url}/api/v1/seed_images").json()["seed_images"]
+    assert loop_id not in [s["id"] for s in listed]
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros(22050 * 3, np.float32), 22050)
+    page.page.set_input_files("#loop-upload", str(silence))
+    page.wait_for("document.getElementById('loop-upload-status').textContent.startsWith('Not usable')")
+    assert "silent" in page.page.inner_text("#loop-upload-status")
+    assert page.riff("settings")["seedImageId"] == loop_id
+    page.errors[:] = [e for e in page.errors if "status of 422" not in e]  # the refusal asked for above
