@@ -188,8 +188,14 @@ def onset_envelope(pixels: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], flux])
 
 
+#: Half-width in seconds of the window around a beat in which an onset counts as on it: the tolerance of
+#: the MIREX beat-tracking evaluation (Davies, Degara and Plumbley, 2009, "Evaluation methods for musical
+#: audio beat tracking algorithms").
+BEAT_TOLERANCE_S = 0.07
+
+
 def grid_strength(envelope: np.ndarray, grid: BeatGrid, *, column_s: float, width_beats: float = 0.08,
-                  lag_s: float = 0.0) -> float:
+                  lag_s: float = 0.0, width_s: T.Optional[float] = None) -> float:
     """Onset strength on the beats of ``grid``: the envelope weighted by a triangle of half-width
     ``width_beats`` (a fraction of a beat) around each beat, averaged over the weights.
 
@@ -205,9 +211,13 @@ def grid_strength(envelope: np.ndarray, grid: BeatGrid, *, column_s: float, widt
     lag_s : float, keyword-only
         How late the envelope's peaks fall after the onsets (:data:`IMAGE_ONSET_LAG_S` for
         :func:`onset_envelope`).
+    width_s : float, optional, keyword-only
+        The half-width in seconds instead (e.g. :data:`BEAT_TOLERANCE_S`), the same at every tempo.
     """
     env = np.asarray(envelope, dtype=np.float64)
     phase = grid.beat_phase(column_times(env.size, column_s=column_s) - lag_s)
+    if width_s is not None:
+        width_beats = float(width_s) / grid.beat_s
     distance = np.minimum(phase, 1.0 - phase)
     weight = np.maximum(0.0, 1.0 - distance / width_beats)
     total = weight.sum()
@@ -215,12 +225,13 @@ def grid_strength(envelope: np.ndarray, grid: BeatGrid, *, column_s: float, widt
 
 
 def beat_contrast(envelope: np.ndarray, grid: BeatGrid, *, column_s: float, shift_beats: float = 0.5,
-                  lag_s: float = 0.0) -> float:
+                  lag_s: float = 0.0, width_s: T.Optional[float] = None) -> float:
     """How much more onset strength falls on ``grid``'s beats than on the same grid shifted by
     ``shift_beats`` of a beat: ``on / (on + off)``, 0.5 meaning no preference, 1 all on the beat.
-    ``lag_s`` as :func:`grid_strength`."""
-    on = grid_strength(envelope, grid, column_s=column_s, lag_s=lag_s)
-    off = grid_strength(envelope, grid.shifted(-shift_beats * grid.beat_s), column_s=column_s, lag_s=lag_s)
+    ``lag_s`` and ``width_s`` as :func:`grid_strength`."""
+    on = grid_strength(envelope, grid, column_s=column_s, lag_s=lag_s, width_s=width_s)
+    off = grid_strength(envelope, grid.shifted(-shift_beats * grid.beat_s), column_s=column_s, lag_s=lag_s,
+                        width_s=width_s)
     total = on + off
     return 0.5 if total <= 0 else on / total
 

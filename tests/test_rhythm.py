@@ -118,3 +118,14 @@ def test_metres_are_read_as_beats_per_bar(text, beats):
 def test_bad_metres_are_refused_naming_the_text(text):
     with pytest.raises(ValueError, match="metre"):
         parse_metre(text)
+
+
+def test_a_window_in_seconds_is_the_same_at_every_tempo():
+    from riffusion.rhythm import BEAT_TOLERANCE_S, grid_strength
+
+    envelope = np.zeros(256)
+    envelope[[3, 28, 53]] = 1.0  # onsets 60 ms after beats at 0, 0.5 and 1.0 s (120 bpm)
+    grid = BeatGrid(bpm=120, beats_per_bar=4)
+    assert grid_strength(envelope, grid, column_s=COLUMN_S, width_s=BEAT_TOLERANCE_S) > 0
+    assert grid_strength(envelope, grid, column_s=COLUMN_S, width_s=0.02) == 0
+    assert beat_contrast(envelope, grid, column_s=COLUMN_S, width_s=BEAT_TOLERANCE_S) == 1.0
