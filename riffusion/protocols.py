@@ -78,6 +78,11 @@ class SpectrogramPipeline(T.Protocol):
         the seed image whatever the prompt); requests for fewer are refused."""
         ...
 
+    def effective_num_inference_steps(self, requested: int) -> int:
+        """The steps a request for ``requested`` runs (a model may run fewer than asked, never silently:
+        servers report this count with every response)."""
+        ...
+
     def riffuse(self, inputs: "InferenceInput", init_image: T.Optional["Image.Image"] = None,
                 mask_image: T.Optional["Image.Image"] = None, use_reweighting: bool = True) -> "Image.Image":
         """One clip's spectrogram image: ``inputs.start`` -> ``inputs.end`` at ``inputs.alpha``."""

@@ -305,6 +305,11 @@ class RiffusionPipeline:
         scheduler = type(self.scheduler).from_config(self.scheduler.config)
         return len(_img2img_timesteps(scheduler, num_inference_steps, denoising, torch.device("cpu"))[0])
 
+    def effective_num_inference_steps(self, requested: int) -> int:
+        """``requested``: this pipeline runs every step it is asked for (checked against the range)."""
+        check_generation(num_inference_steps=requested)
+        return int(requested)
+
     def min_num_inference_steps(self, denoising: float) -> int:
         """The fewest steps that run at least one UNet evaluation from a seed image at ``denoising``.
 

@@ -191,3 +191,27 @@ def test_defaults_announce_a_small_models_own_guidance(in_process_server, tmp_pa
     with in_process_server(pipeline) as server:
         defaults = httpx.get(f"{server.url}/api/v1/defaults").json()
     assert defaults["guidance"] == 4.5
+
+
+def test_the_response_says_how_many_steps_a_small_model_really_ran(in_process_server, tmp_path):
+    """A request above a small model's own step count runs at that count, visibly: the response says so."""
+    import torch
+
+    from riffusion import small as sm
+
+    torch.manual_seed(0)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32), num_inference_steps=3)
+    folder = tmp_path / "tiny-small"
+    sm.save_small_model(folder, sm.build_unet(config, sm.SMALL_PARAMS), config=config, params=sm.SMALL_PARAMS)
+    import shutil
+
+    shutil.copytree(sm.MODELS_DIR / sm.DEFAULT_SMALL_MODEL / "seed_images", folder / "seed_images")
+    pipe = sm.SmallRiffusionPipeline.from_pretrained(folder)
+    assert pipe.effective_num_inference_steps(50) == 3 and pipe.effective_num_inference_steps(2) == 2
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        pipe.effective_num_inference_steps(0)
+    body = {**clip_body(steps=50), "audio_format": "wav", "image_format": "png", "seed_image_id": "og_beat"}
+    with in_process_server(pipe) as server:
+        answer = httpx.post(f"{server.url}/api/v1/generate", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["num_inference_steps"] == 3

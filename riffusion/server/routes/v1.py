@@ -23,8 +23,10 @@ async def generate(request: Request, state: StateDep, body: GenerateBodyDep):
     inputs = body.to_input(default_steps=state.web_steps)
     response = await clip_response(request, state, inputs, body.audio_format, body.image_format)
     params = state.pipeline.spectrogram_params
+    # the steps the model really ran: a small model runs at most its own count, whatever was asked
+    steps = state.pipeline.effective_num_inference_steps(inputs.num_inference_steps)
     return {**response, "sample_rate": params.sample_rate, "audio_format": body.audio_format,
-            "image_format": body.image_format, "num_inference_steps": inputs.num_inference_steps}
+            "image_format": body.image_format, "num_inference_steps": steps}
 
 
 @router.get("/seed_images", summary="Seed images and masks")
