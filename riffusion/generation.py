@@ -178,10 +178,7 @@ def whole_bars(image: Image.Image, waveform: np.ndarray, grid: "BeatGrid", *, sa
     if keep >= waveform.shape[-1]:
         return image, waveform
     columns = min(image.width, int(math.ceil(keep / sample_rate / column_s)) + 1)
-    cropped = image.crop((0, 0, columns, image.height))
-    exif = image.getexif()
-    if len(exif):
-        cropped.getexif().update(exif.items())
+    cropped = image_codec.copy_exif(image, image.crop((0, 0, columns, image.height)))
     return cropped, np.ascontiguousarray(waveform[..., :keep])
 
 

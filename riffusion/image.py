@@ -354,13 +354,17 @@ def open_image(source: T.Union[str, os.PathLike, bytes, T.BinaryIO]) -> Image.Im
         raise ValueError(f"cannot read {name} as an image (expected PNG, JPEG or another format PIL reads)") from exc
 
 
-def _loaded(image: Image.Image) -> Image.Image:
-    # Keep EXIF across the copy (Image.copy drops info-derived EXIF for some formats).
-    copy = image.copy()
-    exif = image.getexif()
+def copy_exif(source: Image.Image, target: Image.Image) -> Image.Image:
+    """``target`` with ``source``'s EXIF tags (the spectrogram parameters) added; PIL's copies, crops and
+    conversions drop them. Returns ``target``."""
+    exif = source.getexif()
     if len(exif):
-        copy.getexif().update(exif.items())
-    return copy
+        target.getexif().update(exif.items())
+    return target
+
+
+def _loaded(image: Image.Image) -> Image.Image:
+    return copy_exif(image, image.copy())
 
 
 def save_image(image: Image.Image, path: T.Union[str, os.PathLike], *, quality: int = 95) -> None:

@@ -245,7 +245,7 @@ def _fitted_image(x: np.ndarray, sample_rate: int, params: SpectrogramParams, *,
     """The image of ``bars`` bars from ``start_s`` (repeating the ``available`` ones), ``width`` columns
     across exactly those bars: columns read at the stretched times from the bars taken circularly."""
     from riffusion.audio import resample
-    from riffusion.image import image_from_waveform
+    from riffusion.image import copy_exif, image_from_waveform
 
     rate = params.sample_rate
     audio = resample(x, sample_rate, rate)
@@ -270,5 +270,4 @@ def _fitted_image(x: np.ndarray, sample_rate: int, params: SpectrogramParams, *,
     frac = (position - left)[None, :, None]
     stretched = pixels[:, left] * (1 - frac) + pixels[:, right] * frac
     image = Image.fromarray(np.clip(np.rint(stretched), 0, 255).astype(np.uint8))
-    image.getexif().update(source.getexif().items())
-    return image
+    return copy_exif(source, image)

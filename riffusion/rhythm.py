@@ -265,8 +265,9 @@ def estimate_beat_grid(
         None when the pulse is too weak (autocorrelation peak under 0.2) and no tempo was given.
     """
     known_tempo = bpm is not None
+    raw = onset_envelope(pixels)
     # smoothed over ~5 columns, so that a period between two whole lags correlates at both
-    env = np.convolve(onset_envelope(pixels), np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0, mode="same")
+    env = np.convolve(raw, np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0, mode="same")
     env = env - env.mean()
     if not np.any(env):
         return None if bpm is None else BeatGrid(bpm=float(bpm), beats_per_bar=beats_per_bar, offset_s=0.0)
@@ -297,7 +298,6 @@ def estimate_beat_grid(
                 lag += 0.5 * (a - c) / denom
         bpm = min(max(60.0 / (lag * column_s), MIN_BPM), MAX_BPM)
     # the phase (and, for an estimated tempo, the tempo within 3 %): the grid with the most onset strength
-    raw = onset_envelope(pixels)
     tempos = [float(bpm)] if known_tempo else [float(bpm) * (1 + d) for d in np.linspace(-0.03, 0.03, 13)]
     best_score, best_grid = -1.0, None
     for tempo in tempos:

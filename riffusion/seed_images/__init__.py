@@ -29,6 +29,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from riffusion.image import copy_exif
+
 SEED_IMAGES_DIR = Path(__file__).resolve().parent
 DEFAULT_SEED_IMAGE = "og_beat"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -165,14 +167,7 @@ def find_seed_image(image_id: str, model: ModelLike = None, *, kind: T.Optional[
 def _open(path: Path) -> Image.Image:
     with Image.open(path) as image:
         image.load()
-        return image.copy() if image.mode == "RGB" else _keep_exif(image, image.convert("RGB"))
-
-
-def _keep_exif(source: Image.Image, converted: Image.Image) -> Image.Image:
-    exif = source.getexif()
-    if len(exif):
-        converted.getexif().update(exif.items())
-    return converted
+        return image.copy() if image.mode == "RGB" else copy_exif(image, image.convert("RGB"))
 
 
 def load_seed_image(image_id: str = DEFAULT_SEED_IMAGE, model: ModelLike = None, *, width: T.Optional[int] = None) -> Image.Image:
@@ -223,4 +218,4 @@ def tile_image(image: Image.Image, width: int) -> Image.Image:
     out = Image.new(image.mode, (width, image.height))
     for x in range(0, width, image.width):
         out.paste(image, (x, 0))
-    return _keep_exif(image, out)
+    return copy_exif(image, out)

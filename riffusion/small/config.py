@@ -6,6 +6,8 @@ import dataclasses
 import typing as T
 from pathlib import Path
 
+from riffusion.defaults import check_generation
+from riffusion.rhythm import RHYTHM_FEATURES
 from riffusion.spectrogram_params import SpectrogramParams
 
 MODEL_KIND = "riffusion-small"
@@ -93,15 +95,11 @@ class SmallModelConfig:
             raise ValueError(
                 f"guidance_min_timestep must be an integer in [0, 1000], got {self.guidance_min_timestep!r}"
             )
-        from riffusion.rhythm import RHYTHM_FEATURES
-
         if self.rhythm_channels not in (0, RHYTHM_FEATURES):
             raise ValueError(f"rhythm_channels must be 0 or {RHYTHM_FEATURES}, got {self.rhythm_channels!r}")
         if self.default_denoising is not None and not 0.0 <= float(self.default_denoising) <= 1.0:
             raise ValueError(f"default_denoising must be null or in [0, 1], got {self.default_denoising!r}")
-        if (isinstance(self.num_inference_steps, bool) or not isinstance(self.num_inference_steps, int)
-                or self.num_inference_steps < 1):
-            raise ValueError(f"num_inference_steps must be an integer >= 1, got {self.num_inference_steps!r}")
+        check_generation(num_inference_steps=self.num_inference_steps)
 
     def to_dict(self) -> dict[str, T.Any]:
         data = dataclasses.asdict(self)

@@ -9,6 +9,7 @@ else the seed image's estimated one, else none (the model then chooses its own r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import typing as T
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from riffusion.defaults import check_generation
 from riffusion.image import mask_tensor
 from riffusion.interpolation import slerp
 from riffusion.prompts import blend_embeddings, normalise_prompt_mix, strip_prompt_weights
@@ -113,8 +115,7 @@ class SmallRiffusionPipeline:
         fewer, and more steps only cost time. A request above the limit runs at the limit, and the first
         such request of each size is logged; servers report the effective count with every response.
         """
-        if isinstance(requested, bool) or int(requested) != requested or requested < 1:
-            raise ValueError(f"num_inference_steps must be a whole number >= 1, got {requested!r}")
+        check_generation(num_inference_steps=requested)
         limit = self.config.num_inference_steps
         if requested > limit and requested not in self._capped_requests:
             self._capped_requests.add(int(requested))
@@ -229,19 +230,20 @@ class SmallRiffusionPipeline:
     def beat_grid(self, inputs, init_image: T.Optional[Image.Image]) -> T.Optional[BeatGrid]:
         """The beat grid a request's clip follows: ``inputs.rhythm`` when given, else the seed image's
         estimated grid (None when it has no clear pulse), else None."""
-        grid = getattr(inputs, "rhythm", None)
-        if grid is not None or init_image is None:
-            return grid
+        if inputs.rhythm is not None or init_image is None:
+            return inputs.rhythm
         pixels = np.asarray(init_image.convert("RGB").getchannel("R"), dtype=np.float32)
-        return estimate_beat_grid(pixels, column_s=self._column_s(init_image.width))
+        # a seed image of another geometry is resized to this model's columns and keeps its duration
+        column_s = self._column_s * self.output_width(init_image) / init_image.width
+        return estimate_beat_grid(pixels, column_s=column_s)
 
-    def _column_s(self, image_width: int) -> float:
-        """Seconds per column of a seed image ``image_width`` wide that is resized to this model's geometry
-        (seed images of another model keep their duration)."""
+    @property
+    def _column_s(self) -> float:
+        """Seconds per image column."""
         return self.spectrogram_params.step_size_ms / 1000.0
 
     def _rhythm(self, grid: T.Optional[BeatGrid], width: int) -> torch.Tensor:
-        return torch.from_numpy(rhythm_features(grid, num_columns=width, column_s=self._column_s(width)))[None]
+        return torch.from_numpy(rhythm_features(grid, num_columns=width, column_s=self._column_s))[None]
 
     # -- generation --
 
@@ -383,8 +385,6 @@ class SmallRiffusionPipeline:
         if rhythm is None and init_image is not None and self.has_rhythm_input:
             rhythm = self.beat_grid(inputs, init_image)
         if rhythm is not None:
-            import dataclasses
-
             inputs = dataclasses.replace(inputs, rhythm=rhythm)
         return self.riffuse(inputs, init_image if denoising < 1.0 else None)
 

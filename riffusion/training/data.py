@@ -64,6 +64,7 @@ class SpectrogramImages:
         self.captions = [str(row["text"]) for row in rows]
         self.rows = rows
         self.description = description
+        self._grids: T.Optional[list] = None  # beat grids, made on first use (see beat_grids)
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -76,7 +77,7 @@ class SpectrogramImages:
         """Each image's :class:`~riffusion.rhythm.BeatGrid` (None where it has no clear pulse): exact for
         rendered MIDI (rows with ``tempo_bpm``, ``beats_per_bar``, ``start_s``), else estimated from the
         image. Computed once."""
-        if getattr(self, "_grids", None) is None:
+        if self._grids is None:
             from riffusion.rhythm import estimate_beat_grid, grid_for_clip
 
             self._grids = [grid_for_clip(row) or estimate_beat_grid(self.pixels[i, 0].numpy(), column_s=column_s)
