@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from riffusion import image as image_codec
+from riffusion.cancellation import CancelToken
 from riffusion.datatypes import InferenceInput, PromptInput
 from riffusion.defaults import GENERATION
 from riffusion.protocols import SpectrogramPipeline
@@ -234,10 +235,13 @@ def generate_clips(
     batch_size: int = 4,
     progress: T.Optional[T.Callable[[int], None]] = None,
     generator=None,
+    cancel: T.Optional[CancelToken] = None,
 ) -> list[Clip]:
     """Several clips, ``batch_size`` requests per UNet batch (:meth:`RiffusionPipeline.riffuse_batch`).
 
-    ``progress(n)`` is called after every ``n`` finished clips (for progress bars).
+    ``progress(n)`` is called after every ``n`` finished clips (for progress bars). ``cancel``: a
+    :class:`~riffusion.cancellation.CancelToken` the pipeline checks before every UNet step; once it is
+    set, :class:`~riffusion.cancellation.Cancelled` is raised.
     """
     phase = check_phase(phase)
     if batch_size < 1:
@@ -254,7 +258,7 @@ def generate_clips(
         items = [(with_loop_rhythm(pipeline, inputs, image, from_library=seed_image is None), image, mask)
                  for inputs, image, mask in items]
         chunk = [inputs for inputs, _, _ in items]
-        images = _riffuse_batch(pipeline, items, use_reweighting)
+        images = _riffuse_batch(pipeline, items, use_reweighting, cancel)
         for inputs, image in zip(chunk, images):
             clips.append(_clip(pipeline, image, inputs, phase, apply_filters, generator))
         if progress is not None:
@@ -262,8 +266,11 @@ def generate_clips(
     return clips
 
 
-def _riffuse_batch(pipeline: SpectrogramPipeline, items, use_reweighting: bool) -> list[Image.Image]:
-    return pipeline.riffuse_batch(items, use_reweighting=use_reweighting)
+def _riffuse_batch(pipeline: SpectrogramPipeline, items, use_reweighting: bool,
+                   cancel: T.Optional[CancelToken] = None) -> list[Image.Image]:
+    # ``cancel`` only when given: a pipeline from elsewhere may not take it
+    extra = {} if cancel is None else {"cancel": cancel}
+    return pipeline.riffuse_batch(items, use_reweighting=use_reweighting, **extra)
 
 
 # --- interpolation ----------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from riffusion.cancellation import CancelToken, raise_if_cancelled
 from riffusion.checkpoints import quiet_progress_bars, read_model, read_single_file, write_single_file
 from riffusion.datatypes import InferenceInput, PromptInput
 from riffusion.defaults import GENERATION, check_generation
@@ -280,11 +281,12 @@ class RiffusionPipeline:
                                 num_inference_steps=num_inference_steps or self.default_num_inference_steps)
         return self.riffuse(inputs, init_image if denoising < 1.0 else None)
 
-    def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True,
-                      output_type: str = "pil") -> list[Image.Image]:
+    def riffuse_batch(self, items: T.Sequence[T.Sequence], *, use_reweighting: bool = True, output_type: str = "pil",
+                      cancel: T.Optional[CancelToken] = None) -> list[Image.Image]:
         """Several requests, as few UNet batches as possible: requests that share the number of steps, the
         denoising strength and the image size run as one batch per step. Returns images in input order
-        (``output_type="latent"``: the final latents, (4, h/8, w/8) tensors, instead)."""
+        (``output_type="latent"``: the final latents, (4, h/8, w/8) tensors, instead). ``cancel`` is
+        checked before every UNet step: once it is set, :class:`~riffusion.cancellation.Cancelled` is raised."""
         if output_type not in ("pil", "latent"):
             raise ValueError(f"output_type must be 'pil' or 'latent', got {output_type!r}")
         parsed = [self._check_item(item) for item in items]
@@ -295,7 +297,7 @@ class RiffusionPipeline:
         results: list[T.Optional[Image.Image]] = [None] * len(parsed)
         for (steps, strength, size, _no_init), indices in groups.items():
             images = self._denoise([parsed[i] for i in indices], num_inference_steps=steps, strength=strength,
-                                   size=size, use_weights=use_reweighting, output_type=output_type)
+                                   size=size, use_weights=use_reweighting, output_type=output_type, cancel=cancel)
             for index, image in zip(indices, images):
                 results[index] = image
         return T.cast(list, results)
@@ -373,7 +375,7 @@ class RiffusionPipeline:
         strength: float,
         size: T.Tuple[int, int],
         use_weights: bool,
-        output_type: str = "pil",
+        output_type: str = "pil", cancel: T.Optional[CancelToken] = None,
     ) -> list[Image.Image]:
         """The generation loop for requests that share steps, strength and size (one UNet batch per step)."""
         device, dtype = self.device, self.dtype
@@ -451,6 +453,7 @@ class RiffusionPipeline:
             ]
         progress = _progress(len(timesteps), self.show_progress)
         for i, t in enumerate(timesteps):
+            raise_if_cancelled(cancel, steps_done=i)
             model_input = torch.cat([latents] * 2) if use_guidance else latents
             model_input = scheduler.scale_model_input(model_input, t).to(dtype)
             prediction = self.unet(model_input, t, encoder_hidden_states=text).sample.float()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from riffusion.cancellation import CancelToken, raise_if_cancelled
 from riffusion.defaults import check_generation
 from riffusion.image import mask_tensor
 from riffusion.interpolation import slerp
@@ -252,11 +253,13 @@ class SmallRiffusionPipeline:
         """One interpolated clip (riffusion-model-v1 semantics, see riffusion-format.md §5)."""
         return self.riffuse_batch([(inputs, init_image, mask_image)])[0]
 
-    def riffuse_batch(self, items: T.Sequence[tuple], *, use_reweighting: bool = True) -> list[Image.Image]:
+    def riffuse_batch(self, items: T.Sequence[tuple], *, use_reweighting: bool = True,
+                      cancel: T.Optional[CancelToken] = None) -> list[Image.Image]:
         """Several requests in one UNet batch per step (grouped by steps, denoising strength and width).
 
         ``use_reweighting`` is accepted for the interface: the sentence encoder has no per-token weights,
-        so weighting syntax is stripped from prompts.
+        so weighting syntax is stripped from prompts. ``cancel`` is checked before every UNet step: once it
+        is set, :class:`~riffusion.cancellation.Cancelled` is raised.
         """
         if not items:
             return []
@@ -273,13 +276,15 @@ class SmallRiffusionPipeline:
             groups.setdefault(key, []).append(index)
         results: list[T.Optional[Image.Image]] = [None] * len(items)
         for (steps, strength, width, _no_init), indices in groups.items():
-            images = self._generate([items[i] for i in indices], steps=steps, strength=strength, width=width)
+            images = self._generate([items[i] for i in indices], steps=steps, strength=strength, width=width,
+                                    cancel=cancel)
             for i, image in zip(indices, images):
                 results[i] = image
         return T.cast(list, results)
 
     @torch.no_grad()
-    def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float, width: int) -> list[Image.Image]:
+    def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float, width: int,
+                  cancel: T.Optional[CancelToken] = None) -> list[Image.Image]:
         height = self.image_size[1]
         device, dtype = self._device, self.dtype
         batch = len(items)
@@ -347,6 +352,7 @@ class SmallRiffusionPipeline:
         both_rhythm = None if rhythm is None else torch.cat([uncond_rhythm, rhythm])
         with self._cpu_threads():
             for i, t in enumerate(timesteps):
+                raise_if_cancelled(cancel, steps_done=i)
                 t = t.to(device)
                 if int(t) < self.config.guidance_min_timestep:
                     pred = unet(x, t, cond[batch:], rhythm)
