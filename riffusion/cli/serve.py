@@ -35,8 +35,11 @@ def serve(
     log_prompts: bool = _DEFAULTS.log_prompts,
     warmup: bool = _DEFAULTS.warmup,
     open_browser: bool = False,
+    backend: str = "local",
+    replicas: int = 1,
 ) -> None:
-    """Start the server (original ``/run_inference/``, native ``/api/v1``, the jam at ``/``)."""
+    """Start the server (original ``/run_inference/``, native ``/api/v1``, the jam at ``/``): in this
+    process (``backend="local"``), or on Ray Serve with ``replicas`` model replicas (``backend="ray"``)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from riffusion.server.run import serve as run_server
 
@@ -48,7 +51,16 @@ def serve(
         max_inference_steps=max_inference_steps, cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
         cache_size=cache_size, cache_max_bytes=int(cache_mb * _MIB), warmup=warmup,
     )
-    run_server(settings, open_browser=open_browser)
+    if backend == "ray":
+        from riffusion.cli import CliError
+        from riffusion.server.ray.run import RayMissing, serve as run_on_ray
+
+        try:
+            run_on_ray(settings, replicas=replicas, open_browser=open_browser)
+        except RayMissing as exc:  # Ray is an optional extra
+            raise CliError(str(exc)) from None
+    else:
+        run_server(settings, open_browser=open_browser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,4 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-prompts", action="store_true", default=_DEFAULTS.log_prompts,
                    help="log prompt text (off by default)")
     p.add_argument("--open-browser", action="store_true", help="open the jam in a browser once ready")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: one process (default); ray: model replicas on Ray Serve (docs/ray.md)")
+    p.add_argument("--replicas", type=int, default=1, help="model replicas with --backend ray")
     p.set_defaults(_command=serve)

@@ -24,7 +24,10 @@ if T.TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("riffusion.server")
 
 
-def _lifespan(settings: ServerSettings, pipeline: T.Optional["SpectrogramPipeline"]):
+StateFactory = T.Callable[[ServerSettings, "SpectrogramPipeline"], ServerState]
+
+
+def _lifespan(settings: ServerSettings, pipeline: T.Optional["SpectrogramPipeline"], state_factory: StateFactory):
     """Load the model (unless given), warm it up, and stop its worker when the server shuts down."""
 
     @contextlib.asynccontextmanager
@@ -34,7 +37,7 @@ def _lifespan(settings: ServerSettings, pipeline: T.Optional["SpectrogramPipelin
             from riffusion.loading import load_pipeline
 
             model = await anyio.to_thread.run_sync(lambda: load_pipeline(settings.model, device=settings.device))
-        state = ServerState(settings, model)
+        state = state_factory(settings, model)
         if settings.warmup:
             await anyio.to_thread.run_sync(state.warm_up)
         app.state.riffusion = state
@@ -48,7 +51,8 @@ def _lifespan(settings: ServerSettings, pipeline: T.Optional["SpectrogramPipelin
 
 
 def create_app(settings: T.Optional[ServerSettings] = None,
-               pipeline: T.Optional["SpectrogramPipeline"] = None) -> FastAPI:
+               pipeline: T.Optional["SpectrogramPipeline"] = None, *,
+               state_factory: StateFactory = ServerState) -> FastAPI:
     """The server application: ``/run_inference/``, ``/api/v1/...``, the web app, ``/docs``.
 
     Parameters
@@ -57,6 +61,9 @@ def create_app(settings: T.Optional[ServerSettings] = None,
         How it runs; the defaults of :class:`ServerSettings` when omitted.
     pipeline : SpectrogramPipeline, optional
         Use this model instead of loading ``settings.model`` at start-up.
+    state_factory : callable, keyword-only
+        Builds the app's :class:`ServerState` from the settings and the model: a subclass whose worker runs
+        clips elsewhere (:mod:`riffusion.server.ray`) keeps every route, schema and check of this app.
     """
     settings = settings or ServerSettings()
     app = FastAPI(
@@ -64,7 +71,7 @@ def create_app(settings: T.Optional[ServerSettings] = None,
         version=__import__("riffusion").__version__,
         description="Real-time music generation with diffusion on spectrogram images. `/run_inference/` is "
         "the original server's contract; `/api/v1/` is the native API.",
-        lifespan=_lifespan(settings, pipeline),
+        lifespan=_lifespan(settings, pipeline, state_factory),
     )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
