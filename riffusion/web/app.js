@@ -4,6 +4,7 @@
 //   sequence.js  which interpolation step is asked for next (seeds, transitions, queued prompts)
 //   player.js    gapless playback with crossfades on the Web Audio clock, loop bars, recording
 //   jam.js       the clips and the loop that asks ahead of playback and follows what is heard
+//   session.js   the session record (every clip played, for `riffusion render`) and its link form
 //   wav.js       WAV encoding for downloads
 //   timeline.js  the 3D spectrogram timeline (three.js)
 //   ui.js        the page: controls, prompt panel, settings, share panel, status
@@ -46,6 +47,8 @@ window.__riff = Object.freeze({
   get buffersHeld() { return jam.clips.filter((c) => c.buffer).length; },
   get isPlaying() { return jam.isPlaying; },
   get recordedChunks() { return jam.player.recording.length; },
+  session() { return jam.session(); }, // the session so far (docs/sessions.md)
+  get loadedSession() { return jam.loadedSession; }, // the session a link carried, or null
 });
 
 async function main() {

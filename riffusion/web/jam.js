@@ -3,8 +3,9 @@
 // player plays.
 
 import { Backoff, dataUrlBytes, fetchJson, generateClip } from "./api.js";
-import { Player } from "./player.js";
+import { CROSSFADE_S, Player } from "./player.js";
 import { Sequence, cleanPrompt, examplePrompt, mixPrompts } from "./sequence.js";
+import { SessionRecorder, decodeSession, readMixParams } from "./session.js";
 import { encodeWav } from "./wav.js";
 
 const MAX_AHEAD = 2; // clips received but not yet started, kept ready ahead of playback
@@ -24,7 +25,11 @@ export class Jam {
       keepsUp: null, secondsPerClip: null,
     };
     this.sequence = new Sequence(this.settings);
-    this.player = new Player({ speed, onPiece });
+    this.recorder = new SessionRecorder(); // what was played, for the session download and link
+    this.player = new Player({ speed, onPiece: (clip, at, length) => { this.recorder.piece(clip, at); onPiece(clip, at, length); } });
+    this.model = null; // the server's model name and audio rate (from /api/v1/defaults), for the session
+    this.sampleRate = null;
+    this.loadedSession = null; // the session a link carried, if any
     this.backoff = new Backoff();
     this.onIdle = onIdle; // told true when playback pauses for idleness, false when it resumes
     this.seedImages = [];
@@ -50,10 +55,16 @@ export class Jam {
         rhythmInput: Boolean(defaults.rhythm_input),
         keepsUp: defaults.keeps_up ?? null, secondsPerClip: defaults.seconds_per_clip ?? null,
       });
+      this.model = defaults.model ?? null;
+      this.sampleRate = defaults.sample_rate ?? null;
     } catch (error) {
       console.warn("using built-in defaults:", error.message);
     }
     const params = this.params;
+    const start = await this.loadSessionLink(); // a shared session: its settings, mixer and last prompt
+    const mix = readMixParams(params);
+    if (mix.length) this.settings.mix = mix;
+    if (urlNumber(params, "mixWeight") !== null) this.settings.mixWeight = Math.max(0, urlNumber(params, "mixWeight"));
     const number = (name) => urlNumber(params, name);
     const overrides = {
       numInferenceSteps: number("numInferenceSteps"), denoising: number("denoising"),
@@ -67,14 +78,55 @@ export class Jam {
     const beats = number("beatsPerBar");
     if (beats !== null) this.settings.beatsPerBar = Math.min(16, Math.max(1, Math.round(beats)));
     this.settings.alphaVelocity = Math.min(1, Math.max(0.05, this.settings.alphaVelocity));
-    const prompt = cleanPrompt(params.get("prompt") || "") || examplePrompt();
-    const seed = number("seed") ?? Math.floor(Math.random() * 1000000);
+    const prompt = cleanPrompt(params.get("prompt") || "") || (start && start.prompt) || examplePrompt();
+    const seed = number("seed") ?? (start ? start.seed : Math.floor(Math.random() * 1000000));
     this.startFrom(prompt, Math.floor(seed));
     try {
       this.seedImages = (await fetchJson("/api/v1/seed_images")).seed_images;
     } catch (error) {
       console.warn("seed images unavailable:", error.message);
     }
+  }
+
+  // The session in the page's fragment (#session=..., the Share panel's link), applied to the settings:
+  // its settings and mixer; returns where it ended ({prompt, seed}), or null without one.
+  async loadSessionLink() {
+    const value = new URLSearchParams(window.location.hash.slice(1)).get("session");
+    if (!value) return null;
+    let session;
+    try {
+      session = await decodeSession(value);
+    } catch (error) {
+      console.warn("the link's session is unusable:", error.message);
+      return null;
+    }
+    this.loadedSession = session;
+    const saved = session.settings || {};
+    const s = this.settings;
+    const pick = (value, fallback) => (value === undefined || value === null ? fallback : value);
+    s.numInferenceSteps = pick(saved.num_inference_steps, s.numInferenceSteps);
+    // An uploaded loop lives on the server that took it, for an hour: keep this server's default then.
+    if (saved.seed_image_id && !String(saved.seed_image_id).startsWith("upload-")) s.seedImageId = saved.seed_image_id;
+    s.maskImageId = pick(saved.mask_image_id, s.maskImageId);
+    s.denoising = pick(saved.denoising, s.denoising);
+    s.guidance = pick(saved.guidance, s.guidance);
+    s.alphaVelocity = pick(saved.alpha_velocity, s.alphaVelocity);
+    if (s.rhythmInput) s.bpm = pick(saved.bpm, s.bpm);
+    s.beatsPerBar = pick(saved.beats_per_bar, s.beatsPerBar);
+    s.mixWeight = pick(saved.mix_weight, s.mixWeight);
+    if (Array.isArray(saved.mix)) s.mix = saved.mix.map((m) => ({ prompt: String(m.prompt), weight: +m.weight || 0 }));
+    const last = session.clips && session.clips[session.clips.length - 1];
+    const end = last && last.request && last.request.end;
+    if (!end) return null;
+    const prompt = end.prompt ?? (end.prompts && end.prompts[0] && end.prompts[0].prompt);
+    return prompt && Number.isInteger(end.seed) ? { prompt: cleanPrompt(prompt), seed: end.seed } : null;
+  }
+
+  // The session so far (docs/sessions.md): every clip scheduled, its request and where it started.
+  session() {
+    return this.recorder.toJSON({
+      model: this.model, sampleRate: this.sampleRate, crossfadeS: CROSSFADE_S, settings: this.settings,
+    });
   }
 
   // Restart the stream from a prompt and seed; clips made for the old stream and not yet scheduled go.
@@ -110,15 +162,15 @@ export class Jam {
       return prompts ? { ...e, prompts } : e;
     });
     const wire = (e) => (e.prompts ? { seed: e.seed, prompts: e.prompts } : e); // `prompt` or `prompts`
-    const body = {
+    const request = { // what the session records of the clip
       alpha: inputs.alpha, num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId,
       mask_image_id: s.maskImageId,
       start: { ...wire(start), denoising: s.denoising, guidance: s.guidance },
       end: { ...wire(end), denoising: s.denoising, guidance: s.guidance },
-      audio_format: "wav", image_format: "jpeg", // WAV: no encoder padding, gapless seams
     };
     // A set tempo: clips start on a downbeat and the server cuts them to whole bars, so they join on the bar.
-    if (s.rhythmInput && s.bpm) body.rhythm = { bpm: s.bpm, beats_per_bar: s.beatsPerBar };
+    if (s.rhythmInput && s.bpm) request.rhythm = { bpm: s.bpm, beats_per_bar: s.beatsPerBar };
+    const body = { ...request, audio_format: "wav", image_format: "jpeg" }; // WAV: no encoder padding, gapless seams
     this.inFlight = true;
     const epoch = this.epoch; // a jump to another prompt while this request runs makes its clip stale
     if (this.state !== "retrying" && this.state !== "behind") this.state = "generating";
@@ -126,6 +178,7 @@ export class Jam {
     if (this.requests.length > 1000) this.requests.shift();
     try {
       const clip = await this.makeClip(inputs, await generateClip(body));
+      clip.request = request;
       this.pending = null;
       this.backoff.succeed();
       if (epoch === this.epoch) {

@@ -4,6 +4,7 @@
 import { MAX_MIX_PROMPTS, MAX_PROMPT_CHARS, examplePrompt } from "./sequence.js";
 import { encodeWav } from "./wav.js";
 import { uploadLoop } from "./api.js";
+import { encodeSession, setMixParams } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -13,6 +14,8 @@ export class UI {
     this.lastPrompts = null; // the prompt panel's last HTML, so it is only rewritten when it changes
     this.lastDebug = null;
     this.sessionUrl = null;
+    this.sessionJsonUrl = null;
+    this.shareVersion = 0; // the last fillShare call: a slower encoding of an older session is dropped
   }
 
   // Wire the controls and fill the settings from the jam's (loaded) settings and seed images.
@@ -90,6 +93,12 @@ export class UI {
       $("mix").append(row);
       rows.push(row);
     }
+    // Start from the jam's mixer (a shared link's, or the URL's).
+    $("mix-weight-0").value = settings.mixWeight;
+    settings.mix.slice(0, rows.length).forEach((m, i) => {
+      $(`mix-prompt-${i + 1}`).value = m.prompt;
+      $(`mix-weight-${i + 1}`).value = m.weight;
+    });
     const apply = () => {
       settings.mixWeight = +$("mix-weight-0").value;
       settings.mix = rows.map((_, i) => ({ prompt: $(`mix-prompt-${i + 1}`).value, weight: +$(`mix-weight-${i + 1}`).value }));
@@ -152,13 +161,27 @@ export class UI {
       link.searchParams.set("bpm", jam.settings.bpm);
       link.searchParams.set("beatsPerBar", jam.settings.beatsPerBar);
     }
+    setMixParams(link.searchParams, jam.settings);
     $("share-link").value = link.toString();
+    // The session so far: a JSON download, and in the link's fragment (compressed, filled in when ready).
+    const record = jam.session();
+    const stem = `riffusion_session_${slug(jam.history[0] || "")}`;
+    if (this.sessionJsonUrl) URL.revokeObjectURL(this.sessionJsonUrl);
+    this.sessionJsonUrl = URL.createObjectURL(new Blob([JSON.stringify(record, null, 1)], { type: "application/json" }));
+    $("share-session-json").href = this.sessionJsonUrl;
+    $("share-session-json").download = `${stem}.json`;
+    const version = ++this.shareVersion;
+    if (record.clips.length) {
+      encodeSession(record).then((text) => {
+        if (version === this.shareVersion) $("share-link").value = `${link}#session=${text}`;
+      }).catch((error) => console.warn("no session in the link:", error.message));
+    }
     const session = jam.sessionAudio();
     if (session) {
       if (this.sessionUrl) URL.revokeObjectURL(this.sessionUrl);
       this.sessionUrl = URL.createObjectURL(session.blob);
       $("share-session").href = this.sessionUrl;
-      $("share-session").download = `riffusion_session_${slug(jam.history[0] || "")}.${session.extension}`;
+      $("share-session").download = `${stem}.${session.extension}`;
     }
   }
 
