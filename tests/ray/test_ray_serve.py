@@ -167,3 +167,28 @@ def test_a_killed_replica_is_replaced_while_the_other_keeps_answering(ray_server
     assert all(status in (500, 503) and isinstance(detail, str) for status, detail in failures), failures
     assert len(failures) <= 2 * len(threads)  # only what was in flight on the killed replica (and retries)
     assert sum(status == 200 for _, status, _ in outcomes) >= len(threads)  # the others kept answering
+
+
+def test_build_reads_a_config_files_args():
+    import yaml
+
+    from riffusion.server.ray.run import build
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "ray" / "serve_config.yaml").read_text())
+    assert type(build(config["applications"][0]["args"])).__name__ == "Application"
+    with pytest.raises(ValueError, match="unknown riffusion argument.*modle"):
+        build({"modle": "tiny-random"})
+
+
+def test_replica_options_need_a_count_or_autoscaling():
+    from riffusion.server import ServerSettings
+    from riffusion.server.ray.deployments import replica_options
+
+    options = replica_options(ServerSettings(device="cpu", max_batch_size=8), autoscaling={"max_replicas": 3})
+    assert options["autoscaling_config"]["target_ongoing_requests"] == 8
+    assert options["autoscaling_config"]["max_replicas"] == 3
+    assert replica_options(ServerSettings(device="cpu"), replicas=2)["num_replicas"] == 2
+    with pytest.raises(ValueError, match="replicas must be at least 1, got 0"):
+        replica_options(ServerSettings(device="cpu"), replicas=0)
+    with pytest.raises(ValueError, match="either replicas"):
+        replica_options(ServerSettings(device="cpu"), replicas=2, autoscaling={})
