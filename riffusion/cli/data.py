@@ -28,8 +28,13 @@ def register(subparsers) -> None:
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument(
         "--sources", default="mma,parts,game-music",
-        help="comma-separated: mma, parts, game-music, user ('' with --user-folder: only your audio)",
+        help="comma-separated: mma, parts, game-music, scores, user ('' with --user-folder: only your audio)",
     )
+    build.add_argument("--scores", type=int, default=260,
+                       help="renders of public-domain scores from music21's corpus (source 'scores')")
+    build.add_argument("--score-seconds", type=float, default=40.8, help="length of each score render")
+    build.add_argument("--score-collections", default=None,
+                       help="comma-separated music21 corpus collections (default: every public-domain one)")
     build.add_argument("--user-folder", default=None, help="folder of your audio files with captions")
     build.add_argument("--user-license", default="user-provided", help="licence recorded for your audio")
     build.add_argument(
@@ -72,7 +77,8 @@ def dataset_build(
     user_license: str = "user-provided", params: str = "small", image_width: int | None = None,
     max_grooves: int = 300, parts: int = 160, render_seconds: float = 26.0, game_packages: str | None = None,
     max_clips_per_file: int = 16, seed: int = 0, cache_dir: str = "data/cache", overwrite: bool = False,
-    tempo_octave: str = "prior",
+    tempo_octave: str = "prior", scores: int = 260, score_seconds: float = 40.8,
+    score_collections: str | None = None,
 ) -> None:
     """Build a dataset folder (see ``riffusion dataset build --help``)."""
     import sys
@@ -95,6 +101,9 @@ def dataset_build(
         max_clips_per_file=max_clips_per_file,
         cache_dir=cache_dir,
         tempo_octave=tempo_octave,
+        score_count=scores,
+        score_seconds=score_seconds,
+        score_collections=tuple(c.strip() for c in score_collections.split(",")) if score_collections else None,
     )
     build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
 

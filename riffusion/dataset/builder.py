@@ -33,7 +33,7 @@ from riffusion.dataset import features
 from riffusion.dataset.sources import AudioSource, game_music_sources, user_folder_sources
 from riffusion.spectrogram_params import SpectrogramParams
 
-SOURCE_KINDS = ("mma", "parts", "game-music", "user")
+SOURCE_KINDS = ("mma", "parts", "game-music", "scores", "user")
 
 
 @dataclasses.dataclass
@@ -50,6 +50,9 @@ class DatasetConfig:
     songs_per_groove: int = 1
     render_seconds: float = 26.0
     part_count: int = 160
+    score_count: int = 260  # renders of public-domain scores (riffusion.dataset.scores), each score_seconds long
+    score_seconds: float = 40.8
+    score_collections: T.Optional[tuple[str, ...]] = None  # None: every public-domain collection
     game_packages: T.Optional[tuple[str, ...]] = None  # None: all catalogued
     max_clips_per_file: int = 16  # long recordings: clips spread evenly over the track
     min_rms_dbfs: float = -45.0  # quieter clips are left out
@@ -64,6 +67,7 @@ class DatasetConfig:
         data["params"] = self.params.to_dict()
         data["sources"] = list(self.sources)
         data["game_packages"] = list(self.game_packages) if self.game_packages else None
+        data["score_collections"] = list(self.score_collections) if self.score_collections else None
         return data
 
 
@@ -237,6 +241,41 @@ def build_dataset(
                                                                                       octave=config.tempo_octave)}
 
                 add_clips(waveform, f"{job.kind}:{job.id}", src, rendered)
+                wav.unlink(missing_ok=True)
+
+        # 1b. Public-domain scores, performed and rendered expressively (exact beat grid, like the MIDI above).
+        if "scores" in sources:
+            from riffusion.dataset import scores
+
+            score_jobs = scores.score_jobs(seed=config.seed, count=config.score_count, seconds=config.score_seconds,
+                                           collections=config.score_collections)
+            soundfont, soundfont_credit = scores.find_score_soundfont()
+            if "MuseScore" not in soundfont_credit:
+                log(f"MuseScore General soundfont not found; scores use {soundfont}")
+            workdir = cache / "render" / f"scores-sr{sample_rate}-seed{config.seed}"
+            for job in tqdm(score_jobs, desc="render scores", disable=None if progress is None else not progress):
+                try:
+                    wav, performance, instruments, window = scores.render_score(
+                        job, workdir, sample_rate=sample_rate, soundfont=soundfont)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    skipped.append(f"{job.id}: {exc}")
+                    continue
+                waveform, _ = read_audio(wav, sample_rate=sample_rate, mono=True)
+                author, license_name, attribution = scores.score_license(job, soundfont_credit)
+                src = AudioSource(path=wav, source="scores", caption=performance.caption, author=author,
+                                  license=license_name, attribution=attribution, measure=False)
+                facts = {"tempo_bpm": round(performance.tempo_bpm, 4), "beats_per_bar": performance.beats_per_bar,
+                         "key": window.key, "metre": f"{window.numerator}/{window.denominator}",
+                         "instruments": instruments, "families": render.instrument_families(instruments),
+                         "collection": job.collection, "ensemble": job.ensemble}
+
+                def performed(clip: np.ndarray, c: str = performance.caption, f: dict = facts) -> tuple[str, dict]:
+                    centroid = features.spectral_centroid(clip, sample_rate)
+                    return c, {**f, "centroid_hz": round(centroid, 1), "brightness": features.brightness_word(centroid),
+                               "measured_tempo_bpm": features.estimate_tempo(clip, sample_rate,
+                                                                             octave=config.tempo_octave)}
+
+                add_clips(waveform, f"scores:{job.id}", src, performed)
                 wav.unlink(missing_ok=True)
 
         # 2. Recorded music: Debian game-music packages and the user's folder.

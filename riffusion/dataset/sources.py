@@ -76,7 +76,47 @@ GAME_MUSIC: tuple[GameMusicPackage, ...] = (
         style="cinematic electronic strategy game soundtrack",
         homepage="https://wz2100.net/",
     ),
+    GameMusicPackage(
+        package="flare-game",
+        music_globs=("usr/share/games/flare/mods/*/music/*.ogg",),
+        license="CC-BY-SA-3.0",
+        license_evidence="CC-BY-SA-3.0+",
+        author="Flare contributors (Clint Bellanger and the composers credited in the game)",
+        style="orchestral fantasy role-playing game soundtrack",
+        homepage="https://flarerpg.org/",
+    ),
+    GameMusicPackage(
+        package="hedgewars-data",
+        music_globs=("usr/share/games/hedgewars/Data/Music/*.ogg",),
+        license="GPL-2.0-only",
+        license_evidence="Hedgewars Project\nLicense: GPL-2\n",
+        author="The Hedgewars Project",
+        style="playful cartoon game soundtrack",
+        homepage="https://hedgewars.org/",
+    ),
+    GameMusicPackage(
+        package="freedroidrpg-data",
+        music_globs=("usr/share/freedroidrpg/data/sound/music/*.ogg",),
+        license="GPL-2.0-or-later",
+        license_evidence="GPL-2+",
+        author="FreedroidRPG contributors",
+        style="dark electronic science fiction game soundtrack",
+        homepage="https://www.freedroid.org/",
+    ),
+    GameMusicPackage(
+        package="xmoto-data",
+        music_globs=("usr/share/games/xmoto/Textures/Musics/*.ogg",),
+        license="GPL-2.0-or-later",
+        license_evidence="GPL-2+",
+        author="X-Moto Development Team and the musicians credited in the game",
+        style="upbeat electronic racing game soundtrack",
+        homepage="https://xmoto.tuxfamily.org/",
+    ),
 )
+
+#: Packages the training data must never use: bench/bench_realism.py measures against them as held-out
+#: recordings (scripts/fetch_music.sh --held-out).
+HELD_OUT_PACKAGES = ("supertux-data", "extremetuxracer-data")
 
 
 @dataclasses.dataclass(frozen=True)
