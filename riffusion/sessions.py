@@ -27,6 +27,7 @@ from riffusion.prompts import MAX_MIX_PROMPTS
 if T.TYPE_CHECKING:  # pragma: no cover
     from riffusion.generation import Clip
     from riffusion.protocols import SpectrogramPipeline
+    from riffusion.reconstruction import PhaseMethod
 
 SESSION_SCHEMA = "riffusion-session"
 SESSION_VERSION = 1
@@ -82,6 +83,8 @@ class Session:
         The model the server ran (its ``/api/v1/defaults`` ``model``).
     sample_rate : int or None
         The server's audio rate, Hz.
+    phase : PhaseMethod or None
+        The server's phase reconstruction (its ``/api/v1/defaults`` ``phase``).
     crossfade_s : float
         The crossfade at each seam, seconds.
     """
@@ -89,6 +92,7 @@ class Session:
     clips: T.Tuple[SessionClip, ...]
     model: T.Optional[str] = None
     sample_rate: T.Optional[int] = None
+    phase: T.Optional["PhaseMethod"] = None
     crossfade_s: float = CROSSFADE_S
 
 
@@ -157,6 +161,14 @@ def parse_session(data: T.Any) -> Session:
     if rate is not None and not 1000 <= rate <= 384000:
         raise SessionError(f"sample_rate: expected Hz in [1000, 384000], got {rate}")
     crossfade = _number(data.get("crossfade_s", CROSSFADE_S), "crossfade_s", low=0.0, high=1.0)
+    phase = _optional(data, "phase", str, "phase")
+    if phase is not None:
+        from riffusion.generation import check_phase
+
+        try:
+            phase = check_phase(phase)
+        except ValueError as exc:
+            raise SessionError(f"phase: {exc}") from None
     clips = data.get("clips")
     if not isinstance(clips, list):
         raise SessionError(f"clips: expected a list of clips, got {_json_type(clips)}")
@@ -165,7 +177,7 @@ def parse_session(data: T.Any) -> Session:
     if len(clips) > MAX_CLIPS:
         raise SessionError(f"clips: at most {MAX_CLIPS} clips, got {len(clips)}")
     return Session(clips=tuple(_clip(c, f"clips[{i}]") for i, c in enumerate(clips)), model=model,
-                   sample_rate=rate, crossfade_s=crossfade)
+                   sample_rate=rate, phase=phase, crossfade_s=crossfade)
 
 
 def _clip(data: T.Any, where: str) -> SessionClip:
@@ -360,7 +372,7 @@ def render_session(
     pipeline: "SpectrogramPipeline",
     *,
     num_inference_steps: T.Optional[int] = None,
-    phase: str = "default",
+    phase: T.Union[str, "PhaseMethod", None] = None,
     loops: bool = True,
     batch_size: int = 1,
     progress: T.Optional[T.Callable[[int], None]] = None,
@@ -377,9 +389,9 @@ def render_session(
         The model; the session's own (``session.model``) gives the audio as heard.
     num_inference_steps : int, optional
         Every clip with this many steps instead of the recorded ones (more: higher quality).
-    phase : str
-        Phase reconstruction, as :func:`riffusion.generation.generate_clip`; the server's default is
-        "default".
+    phase : str or PhaseMethod, optional
+        Phase reconstruction, as :func:`riffusion.generation.generate_clip`; by default the session's (the
+        server's), else "default".
     loops : bool
         Keep the bars the jam looped while a clip was late (as heard); False joins the clips directly.
     batch_size : int
@@ -392,7 +404,7 @@ def render_session(
     from riffusion.seed_images import find_seed_image
 
     check_generation(num_inference_steps=num_inference_steps)
-    phase = check_phase(phase)
+    phase = check_phase(phase if phase is not None else session.phase or "default")
     requests = [clip.inputs for clip in session.clips]
     if num_inference_steps is not None:
         requests = [dataclasses.replace(r, num_inference_steps=int(num_inference_steps)) for r in requests]

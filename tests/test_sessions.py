@@ -27,11 +27,11 @@ def request(alpha=0.25, steps=2, **extra):
             "start": end(seed=1), "end": end(seed=2), **extra}
 
 
-def session_doc(*requests, loop_bars=(), model="tiny-random"):
+def session_doc(*requests, loop_bars=(), model="tiny-random", phase="pghi"):
     requests = requests or (request(),)
     clips = [{"start_s": 5.08 * i, "duration_s": 5.11, "bar_s": 2.555,
               "loop_bars": loop_bars[i] if i < len(loop_bars) else 0, "request": r} for i, r in enumerate(requests)]
-    return {"schema": "riffusion-session", "version": 1, "model": model, "sample_rate": 44100,
+    return {"schema": "riffusion-session", "version": 1, "model": model, "sample_rate": 44100, "phase": phase,
             "crossfade_s": CROSSFADE_S, "clips": clips}
 
 
@@ -52,6 +52,7 @@ def test_parse_session_reads_every_field():
     session = parse_session(session_doc(request(), mixed, loop_bars=(2,)))
     assert isinstance(session, Session)
     assert (session.model, session.sample_rate, session.crossfade_s) == ("tiny-random", 44100, CROSSFADE_S)
+    assert str(session.phase) == "pghi"
     first, second = session.clips
     assert first.loop_bars == 2 and first.bar_s == 2.555 and second.start_s == pytest.approx(5.08)
     assert first.inputs.start.prompt == "jazz piano" and first.inputs.end.seed == 2 and first.inputs.rhythm is None
@@ -70,6 +71,7 @@ def test_the_schema_file_accepts_what_the_parser_accepts():
 @pytest.mark.parametrize("change, field", [
     (lambda d: d.update(schema="something-else"), "schema"),
     (lambda d: d.update(version=2), "version"),
+    (lambda d: d.update(phase="loud"), "phase"),
     (lambda d: d.pop("clips"), "clips"),
     (lambda d: d.update(clips=[]), "clips"),
     (lambda d: d["clips"][0]["request"].update(alpha=1.5), "clips[0].request.alpha"),
@@ -169,7 +171,7 @@ def test_render_session_gives_the_clips_the_server_gave(tiny_pipeline):
             assert response.status_code == 200, response.text
             heard.append(_wav_samples(response.json()["audio"]))
     session = parse_session(session_doc(*requests, loop_bars=(1, 0)))
-    rendered = render_session(session, tiny_pipeline, phase="pghi")
+    rendered = render_session(session, tiny_pipeline)  # the session's phase: the server's
     rate = rendered.sample_rate
     for (samples, server_rate), clip in zip(heard, rendered.clips):
         assert server_rate == rate and samples.shape == clip.waveform.shape
@@ -180,7 +182,7 @@ def test_render_session_gives_the_clips_the_server_gave(tiny_pipeline):
     bar = round(length * 2.555 / 5.11)
     assert rendered.waveform.shape[-1] == 2 * length - fade + bar
     assert rendered.starts_s == (0.0, pytest.approx((length - fade + bar) / rate))
-    again = render_session(session, tiny_pipeline, phase="pghi")
+    again = render_session(session, tiny_pipeline)
     np.testing.assert_array_equal(again.waveform, rendered.waveform)  # deterministic
     without = render_session(session, tiny_pipeline, phase="pghi", loops=False, num_inference_steps=3)
     assert without.waveform.shape[-1] == 2 * length - fade
@@ -221,7 +223,7 @@ def test_cli_render_writes_the_performance(tmp_path):
     path = tmp_path / "session.json"
     path.write_text(json.dumps(document))
     out = tmp_path / "track.flac"
-    result = run_cli("render", "--session", path, "--audio", out, "--phase", "pghi", "--num-inference-steps", "2")
+    result = run_cli("render", "--session", path, "--audio", out, "--num-inference-steps", "2")
     assert result.returncode == 0, result.stderr
     from riffusion.audio import read_audio
 

@@ -14,7 +14,7 @@ def render(
     session: str,
     audio: str,
     num_inference_steps: T.Optional[int] = None,
-    phase: str = "default",
+    phase: T.Optional[str] = None,
     model: T.Optional[str] = None,
     device: str = "auto",
     skip_loops: bool = False,
@@ -29,7 +29,8 @@ def render(
 
     parsed = read_session(session)
     _check_audio_output(audio)
-    phase = _check_common(phase=phase, num_inference_steps=num_inference_steps, batch_size=batch_size)
+    phase = _check_common(phase=phase or str(parsed.phase or "default"), num_inference_steps=num_inference_steps,
+                          batch_size=batch_size)
     pipeline = _load(model or parsed.model, device, None)
     with _progress(len(parsed.clips)) as bar:
         rendered = render_session(parsed, pipeline, num_inference_steps=num_inference_steps, phase=phase,
@@ -46,12 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="re-render a jam session (its session file) offline, at higher quality or with another model",
         description="Make every clip of a jam session again (the Share panel's session file) and join them as "
         "the jam played them: gapless, with its crossfades and the bars it looped while a clip was late. "
-        "The session's model, steps and the server's default phase give the audio as heard.",
+        "The session's model, steps and phase method give the audio as heard.",
     )
     p.add_argument("--session", required=True, help="the session file (JSON, schema riffusion-session)")
     p.add_argument("--audio", required=True, help="output audio file (wav, flac, ogg, mp3), written atomically")
     p.add_argument("--num-inference-steps", type=int, help="steps for every clip instead of the recorded ones")
-    p.add_argument("--phase", default="default", help="phase reconstruction, e.g. pghi, mel-griffin-lim:96")
+    p.add_argument("--phase", help="phase reconstruction, e.g. pghi, mel-griffin-lim:96; default: the session's")
     p.add_argument("--model", help="another model (name, folder or hub id); default: the session's")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default: auto)")
     p.add_argument("--skip-loops", action="store_true",

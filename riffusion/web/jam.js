@@ -27,8 +27,9 @@ export class Jam {
     this.sequence = new Sequence(this.settings);
     this.recorder = new SessionRecorder(); // what was played, for the session download and link
     this.player = new Player({ speed, onPiece: (clip, at, length) => { this.recorder.piece(clip, at); onPiece(clip, at, length); } });
-    this.model = null; // the server's model name and audio rate (from /api/v1/defaults), for the session
+    this.model = null; // the server's model, audio rate and phase method (/api/v1/defaults), for the session
     this.sampleRate = null;
+    this.phase = null;
     this.loadedSession = null; // the session a link carried, if any
     this.backoff = new Backoff();
     this.onIdle = onIdle; // told true when playback pauses for idleness, false when it resumes
@@ -57,6 +58,7 @@ export class Jam {
       });
       this.model = defaults.model ?? null;
       this.sampleRate = defaults.sample_rate ?? null;
+      this.phase = defaults.phase ?? null;
     } catch (error) {
       console.warn("using built-in defaults:", error.message);
     }
@@ -125,7 +127,7 @@ export class Jam {
   // The session so far (docs/sessions.md): every clip scheduled, its request and where it started.
   session() {
     return this.recorder.toJSON({
-      model: this.model, sampleRate: this.sampleRate, crossfadeS: CROSSFADE_S, settings: this.settings,
+      model: this.model, sampleRate: this.sampleRate, phase: this.phase, crossfadeS: CROSSFADE_S, settings: this.settings,
     });
   }
 

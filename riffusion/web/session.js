@@ -31,13 +31,13 @@ export class SessionRecorder {
     if (this.entries.length > MAX_CLIPS) this.entries.shift();
   }
 
-  // The session so far as a plain JSON value. `info` is {model, sampleRate, crossfadeS, settings} where
+  // The session so far as a plain JSON value. `info` is {model, sampleRate, phase, crossfadeS, settings} where
   // settings are the jam's live settings (what a link restores: the mixer, the loop, the tempo...).
-  toJSON({ model, sampleRate, crossfadeS, settings }) {
+  toJSON({ model, sampleRate, phase, crossfadeS, settings }) {
     const s = settings;
     return {
       schema: SESSION_SCHEMA, version: SESSION_VERSION, created: this.created, model: model ?? null,
-      sample_rate: sampleRate ?? null, crossfade_s: crossfadeS,
+      sample_rate: sampleRate ?? null, phase: phase ?? null, crossfade_s: crossfadeS,
       settings: {
         num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId, mask_image_id: s.maskImageId,
         denoising: s.denoising, guidance: s.guidance, alpha_velocity: s.alphaVelocity,

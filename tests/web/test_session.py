@@ -30,6 +30,7 @@ def test_the_session_records_every_clip_and_travels_in_a_link(open_page, jam_ser
 
     assert (session["schema"], session["version"], session["model"]) == ("riffusion-session", 1, "tiny-random")
     assert session["sample_rate"] == 44100 and session["crossfade_s"] == CROSSFADE_S
+    assert session["phase"] == "pghi"  # the server's (conftest.FAST_SERVER), which `riffusion render` uses
     schema = httpx.get(f"{jam_server.url}/web/session.schema.json", timeout=10).json()
     jsonschema.validate(session, schema)
     clips = session["clips"]

@@ -122,6 +122,7 @@ async def defaults(state: StateDep):
         "guidance": state.info.guidance,
         "alpha_velocity": 0.25,
         "model": state.info.model_id,
+        "phase": str(state.phase),  # how clips become audio here: a session re-rendered offline says the same
         "width": width,
         "height": height,
         "sample_rate": params.sample_rate,
