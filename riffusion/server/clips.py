@@ -31,10 +31,12 @@ async def run_clip(request: Request, state: ServerState, inputs: InferenceInput)
         raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     future = asyncio.wrap_future(job.future)
     deadline = time.monotonic() + state.settings.request_timeout_s
+    left_because = "the client went away"  # or timed out: the worker logs why it stopped the clip
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                left_because = f"the request timed out ({state.settings.request_timeout_s:g} s)"
                 raise ApiError(504, f"the clip took longer than {state.settings.request_timeout_s:g} s")
             done, _ = await asyncio.wait({future}, timeout=min(0.5, remaining))
             if done:
@@ -47,7 +49,7 @@ async def run_clip(request: Request, state: ServerState, inputs: InferenceInput)
         raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
     finally:
         if not future.done():
-            state.worker.leave(job)
+            state.worker.leave(job, left_because)
             # The worker may still fail the job (JobCancelled) after we stop waiting: retrieve that
             # exception here, or asyncio logs "Future exception was never retrieved" for it.
             future.add_done_callback(_discard_outcome)

@@ -16,6 +16,7 @@ from riffusion.server.uploads import UploadStore
 from riffusion.server.worker import ModelWorker
 
 if T.TYPE_CHECKING:  # pragma: no cover
+    from riffusion.cancellation import CancelToken
     from riffusion.protocols import SpectrogramPipeline
 
 log = logging.getLogger("riffusion.server")
@@ -117,10 +118,13 @@ class ServerState:
         self.keeps_up: T.Optional[bool] = None
         self.started_at = time.time()
 
-    def _generate(self, inputs_list: list[InferenceInput]):
+    def _generate(self, inputs_list: list[InferenceInput], cancel: T.Optional["CancelToken"] = None):
         from riffusion.generation import generate_clips
 
-        return generate_clips(self.pipeline, inputs_list, phase=self.phase, batch_size=len(inputs_list))
+        if any(callable(item) for item in inputs_list):  # a task that drives the pipeline itself (a continuation)
+            return [item(self.pipeline) if callable(item) else self._generate([item], cancel)[0] for item in inputs_list]
+        return generate_clips(self.pipeline, inputs_list, phase=self.phase, batch_size=len(inputs_list),
+                              cancel=cancel)
 
     def _timed_clip(self, steps: int) -> tuple[float, float]:
         """Seconds one warm-up clip of ``steps`` takes through the whole path, and the clip's duration."""

@@ -1,8 +1,13 @@
 """The model worker: one thread owns the pipeline; requests wait in a bounded queue and are batched.
 
 Requests that can share a UNet batch are denoised together; identical requests waiting at the same time
-share one job; a request whose client went away is dropped before it reaches the model; a failure inside
-a batch is retried request by request so one bad request cannot fail its neighbours.
+share one job; a request whose client went away (or that timed out) is dropped before it reaches the
+model, and stops the model at its next UNet step when it is already running; a failure inside a batch is
+retried request by request so one bad request cannot fail its neighbours.
+
+A running batch stops only when every request in it has been left: the samplers keep per-row state
+between steps (multistep solvers hold earlier predictions), so a row cannot be dropped from a batch
+halfway through; a left request's clip in a batch that goes on is made and thrown away.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import threading
 import time
 import typing as T
 
+from riffusion.cancellation import Cancelled, CancelToken
 from riffusion.datatypes import InferenceInput
 
 log = logging.getLogger("riffusion.server")
@@ -30,7 +36,7 @@ class QueueFull(Exception):
 
 
 class JobCancelled(Exception):
-    """Every client waiting for the job went away before the model started it."""
+    """Every client waiting for the job went away (or timed out) before its clip was made."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -38,6 +44,7 @@ class Job:
     inputs: InferenceInput
     future: concurrent.futures.Future
     waiters: int = 1
+    left_because: T.Optional[str] = None  # why the last waiter left
     enqueued_at: float = dataclasses.field(default_factory=time.monotonic)
 
     @property
@@ -51,7 +58,9 @@ class ModelWorker:
     Parameters
     ----------
     generate : callable
-        Makes one result per request for a list of requests (one UNet batch where possible).
+        ``generate(inputs_list, cancel)`` makes one result per request (one UNet batch where possible);
+        ``cancel`` is a :class:`~riffusion.cancellation.CancelToken` set when nobody waits for the batch
+        any more, upon which ``generate`` raises :class:`~riffusion.cancellation.Cancelled`.
     queue_size : int
         Requests allowed to wait; beyond that :meth:`submit` raises :class:`QueueFull`.
     max_batch_size : int
@@ -62,7 +71,7 @@ class ModelWorker:
 
     def __init__(
         self,
-        generate: T.Callable[[list[InferenceInput]], list[T.Any]],
+        generate: T.Callable[[list[InferenceInput], CancelToken], list[T.Any]],
         *,
         queue_size: int = 32,
         max_batch_size: int = 4,
@@ -77,6 +86,8 @@ class ModelWorker:
         self._cond = threading.Condition()
         self._stopped = False
         self._busy = False
+        self._running: list[Job] = []  # the batch the model is making, and its token
+        self._running_token = CancelToken()
         self._seconds_per_clip = 1.0  # running estimate, for Retry-After
         self.stats = collections.Counter()
         self._thread = threading.Thread(target=self._run, name="riffusion-model", daemon=True)
@@ -104,10 +115,15 @@ class ModelWorker:
             self._cond.notify()
             return job
 
-    def leave(self, job: Job) -> None:
-        """A caller stops waiting (client gone, timeout); the job is dropped if nobody else waits."""
+    def leave(self, job: Job, reason: str = "the client went away") -> None:
+        """A caller stops waiting (client gone, timeout): once nobody waits for ``job``, it is dropped
+        from the queue, or, when every job of the running batch is left, the model stops at its next step."""
         with self._cond:
             job.waiters -= 1
+            if job.cancelled:
+                job.left_because = reason
+                if job in self._running and all(j.cancelled for j in self._running):
+                    self._running_token.cancel(reason)
 
     def retry_after_s(self) -> int:
         backlog = len(self._queue) + (self.max_batch_size if self._busy else 0)
@@ -124,6 +140,7 @@ class ModelWorker:
                 job.future.set_exception(JobCancelled("the server is shutting down"))
             self._queue.clear()
             self._waiting.clear()
+            self._running_token.cancel("the server is shutting down")
             self._cond.notify_all()
         self._thread.join(timeout)
 
@@ -152,6 +169,8 @@ class ModelWorker:
                 job.future.set_running_or_notify_cancel()
                 batch.append(job)
             self._busy = bool(batch)
+            self._running = batch
+            self._running_token = CancelToken()
             return batch
 
     def _live_jobs(self) -> list[Job]:
@@ -165,10 +184,13 @@ class ModelWorker:
                     return
                 continue
             started = time.monotonic()
+            token = self._running_token
             try:
-                results = self._generate([job.inputs for job in batch])
+                results = self._generate([job.inputs for job in batch], token)
                 for job, result in zip(batch, results):
                     job.future.set_result(result)
+            except Cancelled as exc:
+                self._cancelled(batch, exc, time.monotonic() - started)
             except Exception:  # noqa: BLE001 - one failing batch must not stop the server
                 if len(batch) == 1:
                     self._fail(batch[0])
@@ -176,15 +198,27 @@ class ModelWorker:
                     # Find the request that fails; the others still get their clips.
                     for job in batch:
                         try:
-                            job.future.set_result(self._generate([job.inputs])[0])
+                            job.future.set_result(self._generate([job.inputs], token)[0])
+                        except Cancelled as exc:
+                            self._cancelled([job], exc, time.monotonic() - started)
                         except Exception:  # noqa: BLE001
                             self._fail(job)
-            elapsed = time.monotonic() - started
-            self._seconds_per_clip = 0.8 * self._seconds_per_clip + 0.2 * elapsed / len(batch)
-            self.stats["batches"] += 1
-            self.stats["clips"] += len(batch)
+            if not token.cancelled:
+                elapsed = time.monotonic() - started
+                self._seconds_per_clip = 0.8 * self._seconds_per_clip + 0.2 * elapsed / len(batch)
+                self.stats["batches"] += 1
+                self.stats["clips"] += len(batch)
             with self._cond:
                 self._busy = False
+                self._running = []
+
+    def _cancelled(self, jobs: list[Job], exc: Cancelled, elapsed_s: float) -> None:
+        log.info("cancelled %d request(s) after %d UNet steps (%.1f s): %s", len(jobs), exc.steps_done,
+                 elapsed_s, exc.reason)
+        self.stats["cancelled"] += len(jobs)
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(JobCancelled(f"cancelled: {job.left_because or exc.reason}"))
 
     def _fail(self, job: Job) -> None:
         log.exception("generation failed")
