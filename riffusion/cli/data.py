@@ -1,11 +1,12 @@
 """``riffusion dataset build``: a captioned spectrogram dataset from open sources and your own audio;
+``riffusion dataset merge``: several built datasets of one geometry as one;
 ``riffusion dataset seeds``: a model folder's seed loops."""
 
 from __future__ import annotations
 
 import argparse
 
-COMMANDS = ("dataset_build", "dataset_seeds")
+COMMANDS = ("dataset_build", "dataset_merge", "dataset_seeds")
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,20 @@ def register(subparsers) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     build.set_defaults(_command=dataset_build)
 
+    merge = sub.add_parser(
+        "merge",
+        help="combine built datasets of one spectrogram geometry into one folder",
+        description=(
+            "Combine dataset folders made by `riffusion dataset build` with the same spectrogram parameters "
+            "(for example an earlier build and a build of only new sources): images are hard-linked or "
+            "copied, metadata.jsonl and manifest.csv concatenated, counts summed, ATTRIBUTION.md rewritten."
+        ),
+    )
+    merge.add_argument("inputs", nargs="+", metavar="DATASET", help="two or more dataset folders")
+    merge.add_argument("--out", required=True, help="output folder")
+    merge.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    merge.set_defaults(_command=dataset_merge)
+
     seeds = sub.add_parser(
         "seeds",
         help="render the seed loops into a model folder's seed_images/",
@@ -106,6 +121,15 @@ def dataset_build(
         score_collections=tuple(c.strip() for c in score_collections.split(",")) if score_collections else None,
     )
     build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
+
+
+def dataset_merge(*, inputs: list[str], out: str, overwrite: bool = False) -> None:
+    """Merge built dataset folders (see ``riffusion dataset merge --help``)."""
+    import sys
+
+    from riffusion.dataset.builder import merge_datasets
+
+    merge_datasets(inputs, out, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
 
 
 def dataset_seeds(*, model: str) -> None:

@@ -317,7 +317,7 @@ def build_dataset(
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
         with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["origin", "source", "author", "license", "attribution", "clips"])
+            writer = csv.DictWriter(handle, fieldnames=_MANIFEST_FIELDS)
             writer.writeheader()
             writer.writerows(manifest)
         counts: dict[str, int] = {}
@@ -336,15 +336,7 @@ def build_dataset(
             "skipped": skipped,
         }
         (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
-        by_license: dict[str, list[str]] = {}
-        for item in manifest:
-            if item["clips"]:
-                by_license.setdefault(item["license"], []).append(item["attribution"])
-        lines = ["# Attribution", "", "Spectrogram images in this dataset are derived from:", ""]
-        for license_name in sorted(by_license):
-            entries = sorted(set(by_license[license_name]))
-            lines += [f"## {license_name}", ""] + [f"- {e}" for e in entries[:2000]] + [""]
-        (partial / "ATTRIBUTION.md").write_text("\n".join(lines))
+        _write_attribution(partial, manifest)
 
     except BaseException:
         # A failed or interrupted build leaves nothing behind (the finished dataset is renamed into place).
@@ -355,6 +347,116 @@ def build_dataset(
     partial.rename(out_dir)
     log(f"wrote {len(rows)} images from {len(manifest)} sources to {out_dir} ({len(skipped)} skipped)")
     return BuildResult(out_dir=out_dir, num_images=len(rows), num_sources=len(manifest), skipped=skipped)
+
+
+_MANIFEST_FIELDS = ["origin", "source", "author", "license", "attribution", "clips"]
+
+
+def _write_attribution(folder: Path, manifest: T.Sequence[T.Mapping[str, T.Any]]) -> None:
+    by_license: dict[str, list[str]] = {}
+    for item in manifest:
+        if int(item["clips"]):
+            by_license.setdefault(item["license"], []).append(item["attribution"])
+    lines = ["# Attribution", "", "Spectrogram images in this dataset are derived from:", ""]
+    for license_name in sorted(by_license):
+        entries = sorted(set(by_license[license_name]))
+        lines += [f"## {license_name}", ""] + [f"- {e}" for e in entries[:2000]] + [""]
+    (folder / "ATTRIBUTION.md").write_text("\n".join(lines))
+
+
+def merge_datasets(
+    inputs: T.Sequence[T.Union[str, Path]], out_dir: T.Union[str, Path], *, overwrite: bool = False,
+    log: T.Callable[[str], None] = print,
+) -> BuildResult:
+    """Combine built dataset folders of one spectrogram geometry into a new one.
+
+    Images are hard-linked where the file system allows (else copied); ``metadata.jsonl`` and
+    ``manifest.csv`` are concatenated in the order of ``inputs``; ``dataset.json`` sums the counts and
+    keeps each input's build config under ``merged_from``; ``ATTRIBUTION.md`` is rewritten.
+
+    Raises
+    ------
+    ValueError
+        For fewer than two inputs, inputs of different spectrogram parameters or image widths, or two
+        inputs holding the same image path.
+    FileNotFoundError
+        If an input is not a built dataset (no ``dataset.json``, ``metadata.jsonl`` or ``manifest.csv``).
+    FileExistsError
+        If ``out_dir`` exists and is not empty and ``overwrite`` is false.
+    """
+    import os
+
+    folders = [Path(f) for f in inputs]
+    if len(folders) < 2:
+        raise ValueError(f"merging needs at least two dataset folders, got {[str(f) for f in folders]}")
+    out_dir = Path(out_dir)
+    if out_dir.resolve() in {f.resolve() for f in folders}:
+        raise ValueError(f"output folder {str(out_dir)!r} is one of the inputs")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"output folder {str(out_dir)!r} exists and is not empty; pass --overwrite")
+    descriptions, all_rows, manifest = [], [], []
+    seen: dict[str, Path] = {}
+    for folder in folders:
+        for name in ("dataset.json", "metadata.jsonl", "manifest.csv"):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{str(folder)!r} is not a built dataset (no {name})")
+        rows, description = load_metadata(folder)
+        if descriptions and (description["spectrogram_params"], description["image_width"]) != (
+                descriptions[0]["spectrogram_params"], descriptions[0]["image_width"]):
+            raise ValueError(f"{str(folder)!r} has other spectrogram parameters or image width than "
+                             f"{str(folders[0])!r}; only datasets of one geometry can be merged")
+        for row in rows:
+            if row["file_name"] in seen:
+                raise ValueError(f"image {row['file_name']!r} is in both {str(seen[row['file_name']])!r} and "
+                                 f"{str(folder)!r}")
+            seen[row["file_name"]] = folder
+        with open(folder / "manifest.csv", newline="", encoding="utf-8") as handle:
+            manifest += list(csv.DictReader(handle))
+        descriptions.append(description)
+        all_rows += rows
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        for row in all_rows:
+            target = partial / row["file_name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = seen[row["file_name"]] / row["file_name"]
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+        with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
+            for row in all_rows:
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=_MANIFEST_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(manifest)
+        counts: dict[str, int] = {}
+        for description in descriptions:
+            for source, count in description.get("counts", {}).items():
+                counts[source] = counts.get(source, 0) + int(count)
+        description = {
+            **{k: descriptions[0][k] for k in ("format", "version", "spectrogram_params", "image_width",
+                                               "image_height", "clip_duration_s") if k in descriptions[0]},
+            "num_images": len(all_rows),
+            "counts": dict(sorted(counts.items())),
+            "merged_from": [{"folder": f.name, "config": d.get("config"), "num_images": d.get("num_images")}
+                            for f, d in zip(folders, descriptions)],
+            "skipped": [item for d in descriptions for item in d.get("skipped", [])],
+        }
+        (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+        _write_attribution(partial, manifest)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    log(f"merged {len(all_rows)} images from {len(folders)} datasets into {out_dir}")
+    return BuildResult(out_dir=out_dir, num_images=len(all_rows), num_sources=len(manifest), skipped=description["skipped"])
 
 
 def load_metadata(data_dir: T.Union[str, Path]) -> tuple[list[dict[str, T.Any]], dict[str, T.Any]]:

@@ -57,10 +57,15 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
             out.append(f"{register} {_join(instruments)}")
             if len(melodic) == 1:
                 out.append(f"{register} solo {melodic[0]}")
-    if source in ("mma", "part") or source.startswith("debian"):
+    if source in ("mma", "part", "scores") or source.startswith("debian"):
         out.append(f"{speed} {style}".strip())
         if row.get("key"):
             out.append(f"{style} in {row['key']}")
+    if source == "scores":  # "a baroque chorale by Bach for string quartet": the genre, then the metre
+        genre = style.split(" by ")[0].split(" on ")[0].split(" for ")[0].split(" sung ")[0]
+        out.append(genre)
+        if row.get("metre"):
+            out.append(f"{speed} {genre} in {row['metre']}".strip())
     if source.startswith("debian"):
         if row.get("brightness"):
             out.append(f"{row['brightness']} {speed} {style}".replace("  ", " ").strip())
