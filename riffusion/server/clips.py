@@ -49,7 +49,8 @@ async def run_clip(request: Request, state: ServerState, inputs: InferenceInput)
         raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
     finally:
         if not future.done():
-            state.worker.leave(job, left_because)
+            job.left_because = left_because
+            state.worker.leave(job)
             # The worker may still fail the job (JobCancelled) after we stop waiting: retrieve that
             # exception here, or asyncio logs "Future exception was never retrieved" for it.
             future.add_done_callback(_discard_outcome)

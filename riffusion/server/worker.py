@@ -44,7 +44,7 @@ class Job:
     inputs: InferenceInput
     future: concurrent.futures.Future
     waiters: int = 1
-    left_because: T.Optional[str] = None  # why the last waiter left
+    left_because: T.Optional[str] = None  # why the last waiter left (set by the caller before leave())
     enqueued_at: float = dataclasses.field(default_factory=time.monotonic)
 
     @property
@@ -115,15 +115,14 @@ class ModelWorker:
             self._cond.notify()
             return job
 
-    def leave(self, job: Job, reason: str = "the client went away") -> None:
-        """A caller stops waiting (client gone, timeout): once nobody waits for ``job``, it is dropped
-        from the queue, or, when every job of the running batch is left, the model stops at its next step."""
+    def leave(self, job: Job) -> None:
+        """A caller stops waiting (client gone, timeout: ``job.left_because``): once nobody waits for
+        ``job``, it is dropped from the queue, or, when every job of the running batch is left, the model
+        stops at its next step."""
         with self._cond:
             job.waiters -= 1
-            if job.cancelled:
-                job.left_because = reason
-                if job in self._running and all(j.cancelled for j in self._running):
-                    self._running_token.cancel(reason)
+            if job.cancelled and job in self._running and all(j.cancelled for j in self._running):
+                self._running_token.cancel(job.left_because or "the client went away")
 
     def retry_after_s(self) -> int:
         backlog = len(self._queue) + (self.max_batch_size if self._busy else 0)
