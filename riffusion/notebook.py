@@ -204,3 +204,24 @@ def interpolate(
     label = start_prompt if start_prompt == end_prompt else f"{start_prompt} -> {end_prompt} @ {alpha:g}"
     return AudioClip(image=clip.image, audio=Audio(clip.waveform, clip.sample_rate), prompt=label, seed=int(seed),
                      inputs=inputs)
+
+
+def continue_audio(audio, prompt, *, seconds: float, sample_rate: T.Optional[int] = None, seed: int = 0,
+                   model: T.Optional[str] = None, device: str = "auto", **options: T.Any) -> Audio:
+    """``audio`` (a file path, an :class:`Audio`, or an array with ``sample_rate``) followed by ``seconds``
+    of new music that carries on from its end; ``prompt`` is a prompt or a schedule such as
+    ``"0:jazz piano,20:rock band"``; ``options`` as :func:`riffusion.continuation.continue_audio`."""
+    from riffusion.audio import read_audio
+    from riffusion.continuation import continue_audio as carry_on
+
+    if isinstance(audio, Audio):
+        waveform, rate = audio.waveform, audio.sample_rate
+    elif isinstance(audio, np.ndarray):
+        if sample_rate is None:
+            raise ValueError("an array of audio needs its sample_rate")
+        waveform, rate = audio, int(sample_rate)
+    else:
+        waveform, rate = read_audio(audio)
+    result = carry_on(get_pipeline(model, device=device), waveform, rate, prompt=prompt, seconds=seconds, seed=seed,
+                      **options)
+    return Audio(result.waveform, result.sample_rate)

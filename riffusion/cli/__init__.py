@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 # Topic modules, in the order their commands appear in ``--help``. Each defines ``register(subparsers)``
 # and ``COMMANDS`` (the names of its command functions).
-_TOPICS = ("convert", "generate", "batch", "render", "serve", "evaluate", "data", "train")
+_TOPICS = ("convert", "generate", "batch", "continuation", "render", "serve", "evaluate", "data", "train")
 
 
 class CliError(Exception):
