@@ -154,3 +154,79 @@ class GenerateBody(InferenceBody):
         if self.rhythm is None:
             return inputs
         return dataclasses.replace(inputs, rhythm=self.rhythm.to_grid())
+
+
+#: Most seconds one ``/api/v1/continue`` request may add (the model is busy with it meanwhile).
+MAX_CONTINUE_SECONDS = 60.0
+
+
+class ContinueBody(_Model):
+    """A continuation request: an audio file (base64, or a ``data:`` URL) followed by new music."""
+
+    audio: bytes = Field(description="The audio to continue: a WAV, FLAC, OGG or MP3 file as base64 (or a data: URL "
+                                     "of one), at most 10 MB and 60 s", json_schema_extra={"type": "string",
+                                                                                         "contentEncoding": "base64"})
+    prompt: T.Optional[str] = Field(None, max_length=MAX_PROMPT_CHARS, description="What follows (or `schedule`)")
+    schedule: T.Optional[str] = Field(
+        None, max_length=8 * MAX_PROMPT_CHARS,
+        description="Prompts by seconds of the continuation instead of `prompt`, e.g. \"0:jazz piano,20:rock band\"")
+    seconds: float = Field(gt=0.0, le=MAX_CONTINUE_SECONDS, description="Seconds of music to add")
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="Seed of the first new clip (then seed + 1, ...)")
+    negative_prompt: T.Optional[str] = Field(None, max_length=MAX_PROMPT_CHARS, description="What to avoid")
+    num_inference_steps: T.Optional[int] = Field(None, ge=1, le=1000, description="Default: the server's")
+    guidance: T.Optional[float] = Field(None, ge=0.0, le=30.0, description="Default: the model's")
+    denoising: T.Optional[float] = Field(None, gt=0.0, le=1.0,
+                                         description="How far each new part departs from the context's repeated last "
+                                                     "bars (1: from noise); default 0.9")
+    bpm: T.Optional[float] = Field(None, ge=MIN_BPM, le=MAX_BPM, description="The input's tempo; measured if omitted")
+    beats_per_bar: T.Optional[int] = Field(None, ge=1, le=MAX_BEATS_PER_BAR, description="The input's metre (with bpm)")
+    audio_format: T.Literal["mp3", "wav", "flac", "ogg"] = "mp3"
+
+    @field_validator("audio", mode="before")
+    @classmethod
+    def _base64(cls, value: T.Any) -> bytes:
+        import base64
+        import binascii
+
+        from riffusion.server.uploads import MAX_UPLOAD_BYTES
+
+        if not isinstance(value, str):
+            raise PydanticCustomError("base64", "`audio` must be a base64 string (or a data: URL) of an audio file")
+        text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise PydanticCustomError("base64", "`audio` is not valid base64") from None
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise PydanticCustomError("too_long", "`audio` is larger than {limit} bytes", {"limit": MAX_UPLOAD_BYTES})
+        return data
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: T.Optional[str]) -> T.Optional[str]:
+        from riffusion.continuation import PromptSchedule
+
+        if value is not None:
+            try:
+                PromptSchedule.parse(value)
+            except ValueError as exc:
+                raise PydanticCustomError("schedule", "{reason}", {"reason": str(exc)}) from None
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_or_schedule(self) -> "ContinueBody":
+        if (self.prompt is None) == (self.schedule is None):
+            which = "both" if self.prompt is not None else "neither"
+            raise PydanticCustomError("prompt_or_schedule", "give either `prompt` or `schedule`, got {which}",
+                                      {"which": which})
+        if self.prompt is not None and not self.prompt.strip():
+            raise PydanticCustomError("string_too_short", "`prompt` must not be blank")
+        if self.beats_per_bar is not None and self.bpm is None:
+            raise PydanticCustomError("beats_per_bar", "`beats_per_bar` needs `bpm` (the input's tempo)")
+        return self
+
+    def prompt_schedule(self):
+        """The prompt, or the schedule, as a :class:`riffusion.continuation.PromptSchedule`."""
+        from riffusion.continuation import PromptSchedule
+
+        return PromptSchedule.parse(self.schedule) if self.schedule is not None else PromptSchedule.constant(self.prompt)

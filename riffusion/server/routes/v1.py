@@ -142,3 +142,60 @@ async def health(state: StateDep):
         "stats": dict(state.worker.stats),
         "cache": state.cache.stats,
     }
+
+
+def _continue_schema() -> dict:
+    from riffusion.server.schemas import ContinueBody
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ContinueBody.model_json_schema()}}}}
+
+
+@router.post("/continue", summary="Continue an audio file with new music", openapi_extra=_continue_schema())
+async def continue_audio(request: Request, state: StateDep):
+    """The body's ``audio`` (a WAV, FLAC, OGG or MP3 file as base64, at most 10 MB and 60 s) followed by
+    ``seconds`` (at most 60) of new music that carries on from its end, under ``prompt`` or a ``schedule``
+    of prompts (``riffusion.continuation``). The answer's ``audio`` is a data URL at 44.1 kHz: the input
+    unchanged but for its last crossfade, then the continuation; ``junctions_s`` says where each new clip
+    begins. The model works on one continuation at a time, in the queue with the clips."""
+    import functools
+
+    from riffusion.audio import encode_audio
+    from riffusion.continuation import DEFAULT_CROSSFADE_S, DEFAULT_DENOISING
+    from riffusion.continuation import continue_audio as carry_on
+    from riffusion.server.body import parse_json_body
+    from riffusion.server.clips import AUDIO_MEDIA, _data_url, run_clip
+    from riffusion.server.errors import field_error
+    from riffusion.server.schemas import ContinueBody
+    from riffusion.server.uploads import MAX_UPLOAD_BYTES, UploadError, decode_upload
+
+    body = await parse_json_body(request, ContinueBody, 4 * MAX_UPLOAD_BYTES // 3 + 64 * 1024)
+    steps = body.num_inference_steps or state.web_steps
+    denoising = DEFAULT_DENOISING if body.denoising is None else body.denoising
+    if steps > state.settings.max_inference_steps:
+        raise field_error("num_inference_steps", f"this server allows at most {state.settings.max_inference_steps} "
+                          "steps", "less_than_equal")
+    if steps < state.pipeline.min_num_inference_steps(denoising):
+        raise field_error("num_inference_steps", f"at least {state.pipeline.min_num_inference_steps(denoising)} steps "
+                          f"denoise at {denoising:g} on this model", "greater_than_equal")
+    rate = 44100
+    try:
+        waveform = await anyio.to_thread.run_sync(functools.partial(decode_upload, body.audio, sample_rate=rate))
+    except UploadError as exc:
+        raise ApiError(exc.status, str(exc) if exc.status == 413 else
+                       [{"loc": ["body", "audio"], "msg": str(exc), "type": "audio"}]) from None
+    if waveform.shape[-1] < 2 * DEFAULT_CROSSFADE_S * rate:
+        raise field_error("audio", f"the audio lasts {waveform.shape[-1] / rate:.2f} s; continue at least "
+                          f"{2 * DEFAULT_CROSSFADE_S:g} s", "audio")
+    task = functools.partial(carry_on, waveform=waveform, sample_rate=rate, prompt=body.prompt_schedule(),
+                             seconds=body.seconds, seed=body.seed, negative_prompt=body.negative_prompt,
+                             num_inference_steps=steps, guidance=body.guidance, denoising=denoising, bpm=body.bpm,
+                             beats_per_bar=body.beats_per_bar, phase=state.phase)
+    result = await run_clip(request, state, task)  # on the model's thread, queued like a clip
+    data = await anyio.to_thread.run_sync(encode_audio, result.waveform, result.sample_rate, body.audio_format)
+    return {
+        "audio": _data_url(AUDIO_MEDIA[body.audio_format], data),
+        "duration_s": round(result.duration_s, 4), "input_duration_s": round(result.input_samples / rate, 4),
+        "sample_rate": rate, "audio_format": body.audio_format, "num_inference_steps": steps,
+        "junctions_s": [round(t, 4) for t in result.junctions_s], "prompts": list(result.prompts),
+        "bpm": None if result.grid is None else result.grid.bpm,
+    }
