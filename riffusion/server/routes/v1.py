@@ -168,6 +168,10 @@ async def continue_audio(request: Request, state: StateDep):
     from riffusion.server.schemas import ContinueBody
     from riffusion.server.uploads import MAX_UPLOAD_BYTES, UploadError, decode_upload
 
+    from riffusion.server.worker import ModelWorker
+
+    if not isinstance(state.worker, ModelWorker):  # the task runs on this process's model thread
+        raise ApiError(501, "continuation runs on the in-process model worker; this server uses another backend")
     body = await parse_json_body(request, ContinueBody, 4 * MAX_UPLOAD_BYTES // 3 + 64 * 1024)
     steps = body.num_inference_steps or state.web_steps
     denoising = DEFAULT_DENOISING if body.denoising is None else body.denoising
