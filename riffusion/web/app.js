@@ -49,6 +49,7 @@ window.__riff = Object.freeze({
   get recordedChunks() { return jam.player.recording.length; },
   session() { return jam.session(); }, // the session so far (docs/sessions.md)
   get loadedSession() { return jam.loadedSession; }, // the session a link carried, or null
+  get replayLeft() { return jam.replayLeft; }, // its clips still to replay
 });
 
 async function main() {

@@ -31,6 +31,7 @@ export class Jam {
     this.sampleRate = null;
     this.phase = null;
     this.loadedSession = null; // the session a link carried, if any
+    this.script = []; // the loaded session's clips still to replay (inputs with their recorded request)
     this.backoff = new Backoff();
     this.onIdle = onIdle; // told true when playback pauses for idleness, false when it resumes
     this.seedImages = [];
@@ -80,8 +81,10 @@ export class Jam {
     const beats = number("beatsPerBar");
     if (beats !== null) this.settings.beatsPerBar = Math.min(16, Math.max(1, Math.round(beats)));
     this.settings.alphaVelocity = Math.min(1, Math.max(0.05, this.settings.alphaVelocity));
-    const prompt = cleanPrompt(params.get("prompt") || "") || (start && start.prompt) || examplePrompt();
-    const seed = number("seed") ?? (start ? start.seed : Math.floor(Math.random() * 1000000));
+    // After a shared session's replay the jam carries on from where it ended (the link's own prompt and
+    // seed are the moment it was shared, a clip or so earlier).
+    const prompt = (start && start.prompt) || cleanPrompt(params.get("prompt") || "") || examplePrompt();
+    const seed = start ? start.seed : number("seed") ?? Math.floor(Math.random() * 1000000);
     this.startFrom(prompt, Math.floor(seed));
     try {
       this.seedImages = (await fetchJson("/api/v1/seed_images")).seed_images;
@@ -117,6 +120,7 @@ export class Jam {
     s.beatsPerBar = pick(saved.beats_per_bar, s.beatsPerBar);
     s.mixWeight = pick(saved.mix_weight, s.mixWeight);
     if (Array.isArray(saved.mix)) s.mix = saved.mix.map((m) => ({ prompt: String(m.prompt), weight: +m.weight || 0 }));
+    this.script = replayScript(session, s);
     const last = session.clips && session.clips[session.clips.length - 1];
     const end = last && last.request && last.request.end;
     if (!end) return null;
@@ -155,23 +159,11 @@ export class Jam {
   async pump() {
     if (this.inFlight || this.clipsAhead >= MAX_AHEAD || this.state === "paused-idle") return;
     if (this.backoff.waiting) return;
-    const inputs = this.pending || this.sequence.next();
+    const inputs = this.pending || this.script.shift() || this.sequence.next();
     this.pending = inputs; // kept until it succeeds, so a retry asks for the same clip
-    const s = this.settings;
-    // The mixer applies to both ends, so a segment blends the same other prompts all the way through.
-    const [start, end] = [inputs.start, inputs.end].map((e) => {
-      const prompts = mixPrompts(e.prompt, s.mixWeight, s.mix);
-      return prompts ? { ...e, prompts } : e;
-    });
-    const wire = (e) => (e.prompts ? { seed: e.seed, prompts: e.prompts } : e); // `prompt` or `prompts`
-    const request = { // what the session records of the clip
-      alpha: inputs.alpha, num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId,
-      mask_image_id: s.maskImageId,
-      start: { ...wire(start), denoising: s.denoising, guidance: s.guidance },
-      end: { ...wire(end), denoising: s.denoising, guidance: s.guidance },
-    };
-    // A set tempo: clips start on a downbeat and the server cuts them to whole bars, so they join on the bar.
-    if (s.rhythmInput && s.bpm) request.rhythm = { bpm: s.bpm, beats_per_bar: s.beatsPerBar };
+    const request = inputs.request || this.requestFor(inputs); // what the session records of the clip
+    const [start, end] = [request.start, request.end].map(({ seed, prompt, prompts }) =>
+      (prompts ? { prompt: prompts[0].prompt, seed, prompts } : { prompt, seed }));
     const body = { ...request, audio_format: "wav", image_format: "jpeg" }; // WAV: no encoder padding, gapless seams
     this.inFlight = true;
     const epoch = this.epoch; // a jump to another prompt while this request runs makes its clip stale
@@ -196,6 +188,23 @@ export class Jam {
       this.inFlight = false;
     }
     this.pump();
+  }
+
+  // The request for a step of the sequence: the settings of now, the mixer on both ends (a segment
+  // blends the same other prompts all the way through).
+  requestFor(inputs) {
+    const s = this.settings;
+    const wire = (e) => {
+      const prompts = mixPrompts(e.prompt, s.mixWeight, s.mix);
+      return { ...(prompts ? { seed: e.seed, prompts } : e), denoising: s.denoising, guidance: s.guidance };
+    };
+    const request = {
+      alpha: inputs.alpha, num_inference_steps: s.numInferenceSteps, seed_image_id: s.seedImageId,
+      mask_image_id: s.maskImageId, start: wire(inputs.start), end: wire(inputs.end),
+    };
+    // A set tempo: clips start on a downbeat and the server cuts them to whole bars, so they join on the bar.
+    if (s.rhythmInput && s.bpm) request.rhythm = { bpm: s.bpm, beats_per_bar: s.beatsPerBar };
+    return request;
   }
 
   async makeClip(inputs, data) {
@@ -293,9 +302,15 @@ export class Jam {
 
   jumpTo(prompt) {
     this.pending = null;
+    this.script = []; // a jump ends a replay
     this.sequence.jumpTo(prompt);
     this.dropReady();
     this.lastPromptAt = performance.now();
+  }
+
+  // Clips of a shared session still to replay (the one being asked for included).
+  get replayLeft() {
+    return this.script.length + (this.pending && this.pending.request ? 1 : 0);
   }
 
   get upNext() {
@@ -335,6 +350,28 @@ export class Jam {
     const blob = encodeWav(buffers);
     return blob ? { blob, extension: "wav" } : null;
   }
+}
+
+// The clips of a loaded session as steps to replay, in order: {alpha, start, end, transition, segment,
+// request} with the recorded request, less what this server cannot take (a loop uploaded elsewhere plays
+// as this server's default loop; a tempo only goes to a rhythm model).
+function replayScript(session, settings) {
+  const name = ({ prompt, prompts, seed }) => ({ prompt: prompt ?? prompts[0].prompt, seed });
+  const steps = [];
+  let segment = 0;
+  let key = null;
+  for (const clip of Array.isArray(session.clips) ? session.clips : []) {
+    const recorded = clip && clip.request;
+    if (!recorded || !recorded.start || !recorded.end) continue;
+    const request = JSON.parse(JSON.stringify(recorded));
+    if (String(request.seed_image_id || "").startsWith("upload-")) request.seed_image_id = settings.seedImageId;
+    if (!settings.rhythmInput) delete request.rhythm;
+    const [start, end] = [name(request.start), name(request.end)];
+    const ends = JSON.stringify([start, end]);
+    if (ends !== key) { segment += 1; key = ends; }
+    steps.push({ alpha: request.alpha, start, end, transition: start.prompt !== end.prompt, segment: `replay-${segment}`, request });
+  }
+  return steps;
 }
 
 // A number from the URL parameters, or null where it is absent, empty or not a number.

@@ -210,7 +210,8 @@ export class UI {
     const upcoming = jam.upcomingPrompts;
     $("up-next").textContent = upcoming.length
       ? `UP NEXT: ${upcoming.join(", then ")}` : "UP NEXT: type a prompt and press Enter";
-    $("status").textContent = statusText(jam);
+    const replay = jam.replayLeft ? `Replaying the shared session (${jam.replayLeft} clips to ask for) · ` : "";
+    $("status").textContent = replay + statusText(jam);
     $("status").dataset.state = jam.state;
     if (!$("settings").hidden) this.fillDebug();
   }

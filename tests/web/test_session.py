@@ -54,8 +54,9 @@ def test_the_session_records_every_clip_and_travels_in_a_link(open_page, jam_ser
     page.wait_for("document.getElementById('share-link').value.includes('#session=')")
     link = page.page.input_value("#share-link")
     assert "mix=rain+on+a+roof%3A0.4" in link
-    fragment_only = f"{jam_server.url}/#{urlsplit(link).fragment}"  # the session alone restores the mixer
-    for url in (link, fragment_only):
+    parts = urlsplit(link)
+    fragment_only = f"{jam_server.url}/#{parts.fragment}"  # the session alone restores the mixer
+    for url in (f"{jam_server.url}/?{parts.query}&debugSpeed=8#{parts.fragment}", fragment_only):
         shared = open_page()
         shared.page.goto(url)
         shared.wait_for("window.__riff && window.__riff.requests.length >= 1")
@@ -63,6 +64,26 @@ def test_the_session_records_every_clip_and_travels_in_a_link(open_page, jam_ser
         assert shared.riff("settings")["mix"] == [{"prompt": "rain on a roof", "weight": 0.4}]
         assert shared.page.input_value("#mix-prompt-1") == "rain on a roof"
         assert shared.page.input_value("#mix-weight-1") == "0.4"
-        request = shared.riff("requests")[0]
-        assert request["end"]["prompts"][1] == {"prompt": "rain on a roof", "weight": 0.4}
         shared.page.close()
+    # Played, the link replays the session's clips, then carries on from its end with its mixer.
+    shared = open_page()
+    shared.page.goto(f"{jam_server.url}/?{parts.query}&debugSpeed=8#{parts.fragment}")
+    shared.wait_for("window.__riff && window.__riff.requests.length >= 1")
+    assert "Replaying the shared session" in shared.page.inner_text("#status")
+    shared.page.click("#play")
+    replayed = wait_for_requests(shared, len(clips) + 1)
+    for made, clip in zip(replayed, clips):
+        recorded = clip["request"]
+        assert made["alpha"] == recorded["alpha"]
+        assert made["end"].get("prompts") == recorded["end"].get("prompts")
+        assert made["end"]["seed"] == recorded["end"]["seed"] and made["start"]["seed"] == recorded["start"]["seed"]
+    after = replayed[len(clips)]
+    last_end = clips[-1]["request"]["end"]
+    assert after["start"]["seed"] == last_end["seed"] and after["start"]["prompt"] == "jazz piano"
+    assert after["end"]["prompts"][1] == {"prompt": "rain on a roof", "weight": 0.4}
+    assert shared.riff("replayLeft") == 0
+
+
+def wait_for_requests(page, n):
+    page.page.wait_for_function("n => window.__riff.requests.length >= n", arg=n, timeout=120000, polling=100)
+    return page.riff("requests")
