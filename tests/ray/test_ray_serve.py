@@ -119,6 +119,17 @@ def test_bad_input_gets_the_same_json_4xx(ray_url):
     assert unknown_seed.json()["detail"][0]["loc"] == ["body", "seed_image_id"]
 
 
+def test_an_uploaded_loop_reaches_the_replicas(ray_url):
+    from server.test_uploads import upload, wav
+
+    loop = upload(ray_url, wav())
+    assert loop.status_code == 201, loop.text
+    bodies = [{**clip_body(seed), "seed_image_id": loop.json()["id"]} for seed in (200, 300)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda body: httpx.post(f"{ray_url}/run_inference/", json=body, timeout=240), bodies))
+    assert [r.status_code for r in responses] == [200, 200], [r.text[:300] for r in responses]
+
+
 def test_a_killed_replica_is_replaced_while_the_other_keeps_answering(ray_server):
     url = ray_server.url
     before = set(health(url)["stats"]["clips_by_replica"])

@@ -40,14 +40,12 @@ class ReplicaUploads:
         add_private_lookup(self.lookup)
 
     def add(self, image: UploadedImage) -> None:
-        from riffusion.seed_images import SeedImage
-
-        if image.id in self._entries:
+        entry, png = image
+        if entry.id in self._entries:
             return
-        path = self.directory / f"{image.id}.png"
-        path.write_bytes(image.png)
-        self._entries[image.id] = SeedImage(id=image.id, path=path, tempo_bpm=image.tempo_bpm, bars=image.bars,
-                                            kind=image.kind, beats_per_bar=image.beats_per_bar)
+        path = self.directory / f"{entry.id}.png"
+        path.write_bytes(png)
+        self._entries[entry.id] = dataclasses.replace(entry, path=path)
 
     def lookup(self, image_id: str):
         return self._entries.get(image_id)
@@ -204,4 +202,4 @@ def build_application(settings: ServerSettings, *, replicas: T.Optional[int] = N
                              **replica_options(settings, replicas=replicas, autoscaling=autoscaling))
     ingress = serve.deployment(Ingress, name="Ingress", max_ongoing_requests=1000,
                                ray_actor_options={"num_cpus": 0.1})
-    return ingress.bind(model.bind(settings), dataclasses.replace(settings))
+    return ingress.bind(model.bind(settings), settings)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import dataclasses
 import logging
 import math
 import threading
@@ -21,6 +20,7 @@ import time
 import typing as T
 
 from riffusion.datatypes import InferenceInput
+from riffusion.seed_images import SeedImage
 from riffusion.server.state import ServerState
 from riffusion.server.uploads import UPLOAD_PREFIX, UploadStore
 from riffusion.server.worker import GenerationFailed, Job, JobCancelled, QueueFull
@@ -35,16 +35,9 @@ log = logging.getLogger("riffusion.server")
 STATUS_PERIOD_S = 2.0
 
 
-@dataclasses.dataclass(frozen=True)
-class UploadedImage:
-    """An uploaded seed loop sent along with a request: replicas do not share the ingress's folder."""
-
-    id: str
-    png: bytes
-    tempo_bpm: T.Optional[float]
-    bars: T.Optional[int]
-    beats_per_bar: T.Optional[int]
-    kind: str = "seed"
+#: An uploaded seed loop sent along with a request (its entry and its PNG): replicas do not share the
+#: ingress's folder.
+UploadedImage = T.Tuple[SeedImage, bytes]
 
 
 def uploads_of(inputs: InferenceInput, store: UploadStore) -> tuple[UploadedImage, ...]:
@@ -53,8 +46,7 @@ def uploads_of(inputs: InferenceInput, store: UploadStore) -> tuple[UploadedImag
     for image_id in (inputs.seed_image_id, inputs.mask_image_id):
         entry = store.lookup(image_id) if image_id and image_id.startswith(UPLOAD_PREFIX) else None
         if entry is not None:
-            found.append(UploadedImage(id=entry.id, png=entry.path.read_bytes(), tempo_bpm=entry.tempo_bpm,
-                                       bars=entry.bars, beats_per_bar=entry.beats_per_bar, kind=entry.kind))
+            found.append((entry, entry.path.read_bytes()))
     return tuple(found)
 
 
