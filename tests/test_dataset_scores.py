@@ -215,3 +215,28 @@ def test_merge_errors(tmp_path):
     with pytest.raises(ValueError, match="geometry"):
         merge_datasets([a, other], tmp_path / "x")
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_source_table_and_the_merge_and_table_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from riffusion.dataset.builder import format_source_table, source_table
+
+    a, b = tiny_dataset(tmp_path, "low", 110.0), tiny_dataset(tmp_path, "high", 880.0)
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1")
+    merged = tmp_path / "merged"
+    result = subprocess.run([sys.executable, "-m", "riffusion", "dataset", "merge", str(a), str(b), "--out",
+                             str(merged)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table = source_table(merged)
+    assert table[0] == {"source": "user", "licenses": ["user-provided"], "files": 2, "clips": 2,
+                        "hours": pytest.approx(2 * 5.1 / 3600, rel=0.01)}
+    assert table[-1]["source"] == "total" and table[-1]["clips"] == 2
+    assert format_source_table(table).splitlines()[2].startswith("| user | user-provided | 2 | 2 | 0.00 |")
+    result = subprocess.run([sys.executable, "-m", "riffusion", "dataset", "table", str(merged)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and "| user | user-provided | 2 | 2 |" in result.stdout
+    with pytest.raises(FileNotFoundError, match="not a built dataset"):
+        source_table(tmp_path)

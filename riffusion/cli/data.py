@@ -1,12 +1,13 @@
 """``riffusion dataset build``: a captioned spectrogram dataset from open sources and your own audio;
 ``riffusion dataset merge``: several built datasets of one geometry as one;
+``riffusion dataset table``: sources, licences and hours of a built dataset;
 ``riffusion dataset seeds``: a model folder's seed loops."""
 
 from __future__ import annotations
 
 import argparse
 
-COMMANDS = ("dataset_build", "dataset_merge", "dataset_seeds")
+COMMANDS = ("dataset_build", "dataset_merge", "dataset_table", "dataset_seeds")
 
 
 def register(subparsers) -> None:
@@ -74,6 +75,14 @@ def register(subparsers) -> None:
     merge.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     merge.set_defaults(_command=dataset_merge)
 
+    table = sub.add_parser(
+        "table", help="print a built dataset's sources, licences, clips and hours (Markdown)",
+        description="Print a Markdown table of a built dataset's sources with their licences, source files, "
+        "clips and hours, read from its manifest.csv and dataset.json.",
+    )
+    table.add_argument("dataset", help="dataset folder")
+    table.set_defaults(_command=dataset_table)
+
     seeds = sub.add_parser(
         "seeds",
         help="render the seed loops into a model folder's seed_images/",
@@ -130,6 +139,13 @@ def dataset_merge(*, inputs: list[str], out: str, overwrite: bool = False) -> No
     from riffusion.dataset.builder import merge_datasets
 
     merge_datasets(inputs, out, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
+
+
+def dataset_table(*, dataset: str) -> None:
+    """Print the sources table of a built dataset."""
+    from riffusion.dataset.builder import format_source_table, source_table
+
+    print(format_source_table(source_table(dataset)))
 
 
 def dataset_seeds(*, model: str) -> None:

@@ -459,6 +459,49 @@ def merge_datasets(
     return BuildResult(out_dir=out_dir, num_images=len(all_rows), num_sources=len(manifest), skipped=description["skipped"])
 
 
+def source_table(data_dir: T.Union[str, Path]) -> list[dict[str, T.Any]]:
+    """Per source of a built dataset: licences, source files, clips and hours, from ``manifest.csv``.
+
+    Hours are clips times the clip duration of ``dataset.json``. Rows are sorted by source; a last row
+    ``"total"`` sums them.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data_dir`` has no ``manifest.csv`` or ``dataset.json``.
+    """
+    data_dir = Path(data_dir)
+    for name in ("manifest.csv", "dataset.json"):
+        if not (data_dir / name).is_file():
+            raise FileNotFoundError(f"{str(data_dir)!r} is not a built dataset (no {name})")
+    clip_s = float(json.loads((data_dir / "dataset.json").read_text())["clip_duration_s"])
+    table: dict[str, dict[str, T.Any]] = {}
+    with open(data_dir / "manifest.csv", newline="", encoding="utf-8") as handle:
+        for item in csv.DictReader(handle):
+            clips = int(item["clips"])
+            row = table.setdefault(item["source"], {"source": item["source"], "licenses": [], "files": 0, "clips": 0})
+            row["files"] += 1 if clips else 0
+            row["clips"] += clips
+            if clips and item["license"] not in row["licenses"]:
+                row["licenses"].append(item["license"])
+    rows = [table[name] for name in sorted(table)]
+    for row in rows:
+        row["hours"] = row["clips"] * clip_s / 3600
+    total = {"source": "total", "licenses": [], "files": sum(r["files"] for r in rows),
+             "clips": sum(r["clips"] for r in rows)}
+    total["hours"] = total["clips"] * clip_s / 3600
+    return rows + [total]
+
+
+def format_source_table(rows: T.Sequence[T.Mapping[str, T.Any]]) -> str:
+    """A Markdown table of :func:`source_table`'s rows."""
+    lines = ["| source | licence | files | clips | hours |", "|---|---|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['source']} | {'; '.join(row['licenses'])} | {row['files']} | {row['clips']} | "
+                     f"{row['hours']:.2f} |")
+    return "\n".join(lines)
+
+
 def load_metadata(data_dir: T.Union[str, Path]) -> tuple[list[dict[str, T.Any]], dict[str, T.Any]]:
     """Rows of ``metadata.jsonl`` and the ``dataset.json`` description of a built dataset.
 
