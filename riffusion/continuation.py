@@ -223,8 +223,6 @@ def continue_audio(
     ValueError
         Naming the value, for empty or non-finite audio, seconds out of range, a bad schedule or option.
     """
-    import torch
-
     from riffusion.audio import match_channels, resample
 
     schedule = PromptSchedule.of(prompt)
@@ -243,7 +241,7 @@ def continue_audio(
 
     params = pipeline.spectrogram_params
     rate, hop = params.sample_rate, params.hop_length
-    width, height = pipeline.image_size
+    width = pipeline.image_size[0]
     multiple = int(pipeline.width_multiple)
     keep = min(width - multiple, max(multiple, int(round(width * context / multiple)) * multiple))
     if keep < 2 or keep >= width:
@@ -266,11 +264,12 @@ def continue_audio(
     grid = _grid_of(mono, pipeline, bpm=bpm, beats_per_bar=beats_per_bar)
     converter = converter_for(pipeline, phase)
 
-    # Clip k covers model-rate samples a_k + j * hop for its columns j; its context ends at t_k (column keep-1).
+    # Clip k's column j sounds at model-rate sample a_k + j * hop; its context ends at t_k = a_k + ctx.
+    ctx = (keep - 1) * hop
     new_per_clip = (width - keep) * hop
     need = int(math.ceil(seconds * rate)) + fade + 2 * hop
     num_clips = max(1, int(math.ceil(need / new_per_clip)))
-    start = end - (keep - 1) * hop
+    start = end - ctx
     segment = mono[:, max(start, 0) : end]
     if start < 0:  # an input shorter than the context: silence before it
         segment = np.pad(segment, ((0, 0), (-start, 0)))
@@ -285,18 +284,11 @@ def continue_audio(
                                 guidance=guidance)
         clip_grid = None
         if grid is not None and pipeline.has_rhythm_input:
-            clip_grid = grid.shifted((t - (keep - 1) * hop) / rate)
+            clip_grid = grid.shifted((t - ctx) / rate)
         inputs = InferenceInput(start=end_input, end=end_input, alpha=0.0, num_inference_steps=steps,
                                 seed_image_id=None, rhythm=clip_grid)
-        init = _outpaint_init(context_pixels, width, grid, column_s=hop / rate)
-        mask = np.full((height, width), 255, dtype=np.uint8)
-        mask[:, :keep] = 0
-        image = pipeline.riffuse_batch([(inputs, init, Image.fromarray(mask, "L"))])[0]
-        audio = converter.waveform_from_image(image, generator=torch.Generator("cpu").manual_seed(int(seed) + k),
-                                              apply_filters=False)
-        audio = match_channels(audio, params.num_channels)
+        image, audio = _outpaint(pipeline, converter, inputs, context_pixels, grid, seed=int(seed) + k)
         # level: the clip's rendering of its context as loud as the audio it continues there
-        ctx = (keep - 1) * hop
         gain = _rms(previous[:, margin : ctx - margin]) / max(_rms(audio[:, margin : ctx - margin]), 1e-9)
         audio = audio * float(np.clip(gain, 0.05, 20.0))
         if stream is None:
@@ -313,7 +305,7 @@ def continue_audio(
 
     assert stream is not None
     new = match_channels(resample(np.clip(stream, -1.0, 1.0), rate, sample_rate), x.shape[0])
-    out = concatenate([x, new], sample_rate, crossfade_s=fade / rate) if fade else np.concatenate([x, new], axis=-1)
+    out = concatenate([x, new], sample_rate, crossfade_s=fade / rate)
     total = x.shape[-1] + int(round(seconds * sample_rate))
     out = out[:, :total]
     if out.shape[-1] < total:  # rounding of the resampler: at most a few samples
@@ -391,6 +383,25 @@ def _grid_of(mono: np.ndarray, pipeline: SpectrogramPipeline, *, bpm: T.Optional
         return None if bpm is None else BeatGrid(bpm=float(bpm), beats_per_bar=beats_per_bar)
     grid = estimate_beat_grid(pixels.astype(np.float32), column_s=column_s, bpm=bpm, beats_per_bar=beats_per_bar)
     return None if grid is None else grid.shifted(-start / rate)
+
+
+def _outpaint(pipeline: SpectrogramPipeline, converter, inputs: InferenceInput, context: np.ndarray,
+              grid: T.Optional[BeatGrid], *, seed: int) -> tuple[Image.Image, np.ndarray]:
+    """One clip's image, its ``context`` columns kept by the mask and the rest repainted from
+    :func:`_outpaint_init`, and its audio (peak-normalised, the model's channels)."""
+    import torch
+
+    from riffusion.audio import match_channels
+
+    params = pipeline.spectrogram_params
+    width, height = pipeline.image_size
+    mask = np.full((height, width), 255, dtype=np.uint8)  # white: repaint
+    mask[:, : context.shape[1]] = 0  # black: keep
+    init = _outpaint_init(context, width, grid, column_s=params.hop_length / params.sample_rate)
+    image = pipeline.riffuse_batch([(inputs, init, Image.fromarray(mask, "L"))])[0]
+    audio = converter.waveform_from_image(image, generator=torch.Generator("cpu").manual_seed(seed),
+                                          apply_filters=False)
+    return image, match_channels(audio, params.num_channels)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

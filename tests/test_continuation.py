@@ -13,7 +13,6 @@ from riffusion.continuation import (
     input_beat_grid,
 )
 from riffusion.loading import load_pipeline
-from riffusion.rhythm import BeatGrid
 from tests.conftest import run_cli
 
 PHASE = "pghi"  # deterministic and fast
