@@ -225,3 +225,22 @@ def continue_audio(audio, prompt, *, seconds: float, sample_rate: T.Optional[int
     result = carry_on(get_pipeline(model, device=device), waveform, rate, prompt=prompt, seconds=seconds, seed=seed,
                       **options)
     return Audio(result.waveform, result.sample_rate)
+
+
+def render_session(session, *, model: T.Optional[str] = None, device: str = "auto",
+                   num_inference_steps: T.Optional[int] = None, phase: T.Optional[str] = None, loops: bool = True,
+                   batch_size: int = 1) -> Audio:
+    """A jam session re-rendered offline: ``session`` is a session file's path, its decoded JSON (a dict) or
+    a :class:`riffusion.sessions.Session`; ``model`` defaults to the session's own. The options are
+    :func:`riffusion.sessions.render_session`'s; a bad session raises
+    :class:`~riffusion.sessions.SessionError` naming the field."""
+    from riffusion.sessions import Session, parse_session, read_session
+    from riffusion.sessions import render_session as render
+
+    if isinstance(session, dict):
+        session = parse_session(session)
+    elif not isinstance(session, Session):
+        session = read_session(session)
+    rendered = render(session, get_pipeline(model or session.model, device=device),
+                      num_inference_steps=num_inference_steps, phase=phase, loops=loops, batch_size=batch_size)
+    return Audio(rendered.waveform, rendered.sample_rate)

@@ -149,6 +149,23 @@ def test_notebook_text_to_audio_plays_and_shows():
     assert len(notebook._PIPELINES) == 1  # loaded once
 
 
+def test_notebook_render_session_joins_the_clips_as_the_jam_did(tmp_path):
+    from riffusion import notebook
+    from riffusion.sessions import SessionError
+
+    request = {"alpha": 0.5, "num_inference_steps": 2, "seed_image_id": "og_beat", "mask_image_id": None,
+               "start": {"prompt": "jazz", "seed": 1}, "end": {"prompt": "rock", "seed": 2}}
+    clips = [{"start_s": 5.08 * i, "duration_s": 5.11, "request": request} for i in range(2)]
+    session = {"schema": "riffusion-session", "version": 1, "model": "tiny-random", "phase": PHASE, "clips": clips}
+    audio = notebook.render_session(session, device="cpu")
+    assert isinstance(audio, notebook.Audio) and audio.sample_rate == 44100
+    assert audio.waveform.shape[-1] == 2 * 225351 - round(0.03 * 44100)  # two clips overlapping by the crossfade
+    with pytest.raises(SessionError, match="version"):
+        notebook.render_session({**session, "version": 2})
+    with pytest.raises(FileNotFoundError):
+        notebook.render_session(tmp_path / "missing.json")
+
+
 def test_top_level_text_to_audio_is_the_notebook_api():
     import riffusion
     from riffusion import notebook
