@@ -54,7 +54,7 @@ def ray_server():
     import psutil
 
     port = free_port()
-    process = start_server_process("--backend", "ray", "--replicas", str(REPLICAS), "--no-warmup",
+    process = start_server_process("--backend", "ray", "--replicas", str(REPLICAS),
                                    "--num-inference-steps", "2", "--max-inference-steps", "8", port=port)
     process.url = f"http://127.0.0.1:{port}"
     try:
@@ -103,6 +103,14 @@ def test_requests_spread_over_the_replicas(ray_url):
     report = health(ray_url)
     assert report["stats"]["replicas"] == {"RUNNING": REPLICAS}
     assert len(report["stats"]["clips_by_replica"]) == REPLICAS  # both replicas made clips
+
+
+def test_the_jam_and_its_defaults_come_from_a_warmed_up_replica(ray_url):
+    assert "<html" in httpx.get(f"{ray_url}/", timeout=30).text.lower()
+    defaults = httpx.get(f"{ray_url}/api/v1/defaults", timeout=30).json()
+    assert defaults["num_inference_steps"] == 2 and defaults["model"] == "tiny-random"
+    assert defaults["seconds_per_clip"] > 0 and isinstance(defaults["keeps_up"], bool)  # measured by a replica
+    assert httpx.get(f"{ray_url}/openapi.json", timeout=30).json()["paths"]["/run_inference/"]
 
 
 def test_bad_input_gets_the_same_json_4xx(ray_url):
