@@ -26,6 +26,8 @@ _EXPORTS = {
     "write_audio": "riffusion.audio",
     "load_pipeline": "riffusion.loading",
     "text_to_audio": "riffusion.notebook",
+    "continue_audio": "riffusion.notebook",
+    "render_session": "riffusion.notebook",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
