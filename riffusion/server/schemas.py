@@ -230,3 +230,14 @@ class ContinueBody(_Model):
         from riffusion.continuation import PromptSchedule
 
         return PromptSchedule.parse(self.schedule) if self.schedule is not None else PromptSchedule.constant(self.prompt)
+
+
+class RenderBody(_Model):
+    """A jam session to re-render (``POST /api/v1/render``): the session document and the output's options."""
+
+    session: dict[str, T.Any] = Field(
+        description="A session file as the jam writes it (schema riffusion-session, version 1: docs/sessions.md; its "
+                    "JSON Schema is served at /web/session.schema.json), validated by riffusion.sessions")
+    num_inference_steps: T.Optional[int] = Field(
+        None, ge=1, le=1000, description="Steps for every clip instead of the recorded ones (more: higher quality)")
+    audio_format: T.Literal["mp3", "wav", "flac", "ogg"] = "mp3"

@@ -31,6 +31,10 @@ class ServerSettings:
     max_body_bytes: int = 64 * 1024
     max_prompt_chars: int = 2000
     max_inference_steps: int = 150
+    # A session rendered by POST /api/v1/render holds the model for all its clips: at most this many, and
+    # at most this many seconds of audio (clips and the bars looped while one was late).
+    max_render_clips: int = 64
+    max_render_s: float = 900.0
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are configured
     log_prompts: bool = False  # request logs never carry prompt text unless asked
     # Measure at start-up, with a few short clips, how many steps keep up with playback (and warm the caches).
@@ -47,6 +51,8 @@ class ServerSettings:
             "cache_max_bytes": self.cache_max_bytes >= 0,
             "max_body_bytes": self.max_body_bytes >= 1024,
             "max_inference_steps": self.max_inference_steps >= 1,
+            "max_render_clips": self.max_render_clips >= 1,
+            "max_render_s": self.max_render_s > 0,
             "num_inference_steps": self.num_inference_steps is None
             or 1 <= self.num_inference_steps <= self.max_inference_steps,
         }

@@ -203,3 +203,98 @@ async def continue_audio(request: Request, state: StateDep):
         "junctions_s": [round(t, 4) for t in result.junctions_s], "prompts": list(result.prompts),
         "bpm": None if result.grid is None else result.grid.bpm,
     }
+
+
+def _render_schema() -> dict:
+    from riffusion.server.schemas import RenderBody
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": RenderBody.model_json_schema()}}}}
+
+
+@router.post("/render", summary="Re-render a jam session", openapi_extra=_render_schema())
+async def render(request: Request, state: StateDep):
+    """The body's ``session`` (a session file as the jam's Share panel downloads it, docs/sessions.md)
+    made again on this server's model and phase method and joined as the jam played it: gapless, with its
+    crossfades and the bars it looped while a clip was late. ``num_inference_steps`` re-renders every clip
+    with more steps. At most ``max_render_clips`` clips (64 by default) and ``max_render_s`` seconds of
+    audio; the render waits in the model's queue like a clip, holds the model for all its clips, and
+    stops after the clip it is making when the client goes away or times out. The answer's ``audio`` is a data URL; ``starts_s`` says where each clip begins."""
+    import functools
+
+    from riffusion.audio import encode_audio
+    from riffusion.cancellation import CancelToken
+    from riffusion.server.body import parse_json_body
+    from riffusion.server.clips import AUDIO_MEDIA, _data_url, run_clip
+    from riffusion.server.errors import field_error
+    from riffusion.server.schemas import RenderBody
+    from riffusion.server.worker import ModelWorker
+    from riffusion.sessions import SessionError, parse_session
+
+    if not isinstance(state.worker, ModelWorker):  # the task runs on this process's model thread
+        raise ApiError(501, "rendering runs on the in-process model worker; this server uses another backend")
+    limits = state.settings
+    body = await parse_json_body(request, RenderBody, limits.max_render_clips * 16 * 1024)
+    try:
+        session = parse_session(body.session)
+    except SessionError as exc:
+        raise _session_error(exc) from None
+    if len(session.clips) > limits.max_render_clips:
+        raise _session_error(SessionError(f"clips: this server renders at most {limits.max_render_clips} clips, "
+                                          f"got {len(session.clips)}"), "too_long")
+    if sum(c.duration_s + c.loop_bars * c.bar_s for c in session.clips) > limits.max_render_s:
+        raise _session_error(SessionError(f"clips: this server renders at most {limits.max_render_s:g} s of audio "
+                                          "(clips and looped bars)"), "too_long")
+    if body.num_inference_steps is not None and body.num_inference_steps > limits.max_inference_steps:
+        raise field_error("num_inference_steps", f"this server allows at most {limits.max_inference_steps} steps",
+                          "less_than_equal")
+    for i, clip in enumerate(session.clips):
+        if body.num_inference_steps is None and clip.inputs.num_inference_steps > limits.max_inference_steps:
+            raise _session_error(SessionError(f"clips[{i}].request.num_inference_steps: this server allows at most "
+                                              f"{limits.max_inference_steps} steps"), "less_than_equal")
+    stop = CancelToken()  # once nobody waits for the render, it stops after the clip it is making
+    task = functools.partial(_render_on_model, session, stop, num_inference_steps=body.num_inference_steps,
+                             phase=state.phase)
+    try:
+        rendered = await run_clip(request, state, task)  # on the model's thread, queued like a clip
+    finally:
+        stop.cancel("the client went away or timed out")
+    if isinstance(rendered, SessionError):
+        raise _session_error(rendered)
+    data = await anyio.to_thread.run_sync(encode_audio, rendered.waveform, rendered.sample_rate, body.audio_format)
+    steps = body.num_inference_steps
+    return {
+        "audio": _data_url(AUDIO_MEDIA[body.audio_format], data),
+        "duration_s": round(rendered.waveform.shape[-1] / rendered.sample_rate, 4),
+        "sample_rate": rendered.sample_rate, "audio_format": body.audio_format, "clips": len(session.clips),
+        "starts_s": [round(t, 4) for t in rendered.starts_s], "model": state.info.model_id,
+        "phase": str(state.phase),
+        "num_inference_steps": None if steps is None else state.pipeline.effective_num_inference_steps(steps),
+    }
+
+
+def _render_on_model(session, stop, pipeline, **options):
+    """:func:`riffusion.sessions.render_session` on the model's thread, stopped (Cancelled) after the clip
+    it is making once ``stop`` is set; a SessionError (a clip's loop or rhythm that this model lacks) comes
+    back as the result, for a 422 naming the clip, not the worker's 500."""
+    from riffusion.cancellation import raise_if_cancelled
+    from riffusion.sessions import SessionError, render_session
+
+    def progress(done: int) -> None:
+        raise_if_cancelled(stop, steps_done=done)
+
+    try:
+        return render_session(session, pipeline, progress=progress, **options)
+    except SessionError as exc:
+        return exc
+
+
+def _session_error(exc: Exception, error_type: str = "session") -> ApiError:
+    """A 422 for a session's SessionError, located at its field (``clips[3].request.alpha`` ->
+    ``["body", "session", "clips", 3, "request", "alpha"]``)."""
+    import re
+
+    field, sep, message = str(exc).partition(": ")
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w.\[\]]*", field):
+        field, message = "", str(exc)
+    path = [int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"[A-Za-z_]\w*|\[\d+\]", field)]
+    return ApiError(422, [{"loc": ["body", "session", *path], "msg": message, "type": error_type}])
