@@ -240,3 +240,15 @@ def test_source_table_and_the_merge_and_table_commands(tmp_path):
     assert result.returncode == 0 and "| user | user-provided | 2 | 2 |" in result.stdout
     with pytest.raises(FileNotFoundError, match="not a built dataset"):
         source_table(tmp_path)
+
+
+def test_caption_variants_of_a_score_clip_name_genre_metre_and_instruments():
+    from riffusion.dataset.captions import caption_variants
+
+    row = {"text": "a baroque chorale by Bach for string quartet, slow, 66 bpm, 4/4, G major", "source": "scores",
+           "instruments": ["violin", "viola", "cello"], "families": ["strings"], "tempo_bpm": 66.0,
+           "key": "G major", "metre": "4/4"}
+    variants = caption_variants(row)
+    assert variants[0] == row["text"]
+    assert {"baroque chorale", "slow baroque chorale in 4/4", "baroque chorale by Bach for string quartet in G major",
+            "slow baroque chorale by Bach for string quartet", "violin, viola and cello"} <= set(variants)

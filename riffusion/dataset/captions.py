@@ -41,6 +41,8 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
     speed = tempo_word(bpm) if bpm else ""
     style = text.split(",")[0].split(" (")[0].strip()
     source = str(row.get("source", ""))
+    if source == "scores":  # "a baroque chorale by Bach ...": the article reads wrong after a tempo word
+        style = style.removeprefix("a ").removeprefix("an ")
     register = "" if "drums" in instruments else REGISTER_WORDS.get(str(row.get("brightness") or ""), "")
     if instruments:
         out.append(_join(instruments))
@@ -62,7 +64,7 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
         if row.get("key"):
             out.append(f"{style} in {row['key']}")
     if source == "scores":  # "a baroque chorale by Bach for string quartet": the genre, then the metre
-        genre = style.split(" by ")[0].split(" on ")[0].split(" for ")[0].split(" sung ")[0]
+        genre = style.split(" by ")[0].split(" on ")[0].split(" for ")[0].split(" sung ")[0]  # "irish jig"
         out.append(genre)
         if row.get("metre"):
             out.append(f"{speed} {genre} in {row['metre']}".strip())
