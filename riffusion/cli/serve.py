@@ -51,6 +51,8 @@ def serve(
         max_inference_steps=max_inference_steps, cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
         cache_size=cache_size, cache_max_bytes=int(cache_mb * _MIB), warmup=warmup,
     )
+    if backend != "ray" and replicas != 1:
+        raise ValueError(f"--replicas {replicas} needs --backend ray (the single-process server holds one model)")
     if backend == "ray":
         from riffusion.cli import CliError
         from riffusion.server.ray.run import RayMissing, serve as run_on_ray

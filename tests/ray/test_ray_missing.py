@@ -13,6 +13,11 @@ def test_serve_backend_ray_without_ray_is_one_line(monkeypatch, capsys):
         "riffusion serve: error: the Ray Serve backend needs Ray: pip install -e '.[ray]'")
 
 
+def test_replicas_need_the_ray_backend(capsys):
+    assert main(["serve", "--replicas", "2", "--model", "tiny-random"]) == 2
+    assert "--replicas 2 needs --backend ray" in capsys.readouterr().err
+
+
 def test_default_server_never_imports_ray():
     code = ("import sys, riffusion.cli.serve, riffusion.server.app, riffusion.server.run, riffusion.server.ray.run; "
             "print('ray' in sys.modules)")
