@@ -313,13 +313,6 @@ def build_dataset(
             raise ValueError(f"no clips were made (every source was too short, silent or failed): {skipped[:5]}")
 
         # 3. Metadata, manifest, description, credits.
-        with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_MANIFEST_FIELDS)
-            writer.writeheader()
-            writer.writerows(manifest)
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["source"]] = counts.get(row["source"], 0) + 1
@@ -335,8 +328,7 @@ def build_dataset(
             "config": config.to_dict(),
             "skipped": skipped,
         }
-        (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
-        _write_attribution(partial, manifest)
+        _write_tables(partial, rows, manifest, description)
 
     except BaseException:
         # A failed or interrupted build leaves nothing behind (the finished dataset is renamed into place).
@@ -350,6 +342,20 @@ def build_dataset(
 
 
 _MANIFEST_FIELDS = ["origin", "source", "author", "license", "attribution", "clips"]
+
+
+def _write_tables(folder: Path, rows: T.Sequence[T.Mapping[str, T.Any]], manifest: T.Sequence[T.Mapping[str, T.Any]],
+                  description: T.Mapping[str, T.Any]) -> None:
+    """Write metadata.jsonl, manifest.csv, dataset.json and ATTRIBUTION.md of a dataset folder."""
+    with open(folder / "metadata.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_MANIFEST_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(manifest)
+    (folder / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+    _write_attribution(folder, manifest)
 
 
 def _write_attribution(folder: Path, manifest: T.Sequence[T.Mapping[str, T.Any]]) -> None:
@@ -427,13 +433,6 @@ def merge_datasets(
                 os.link(source, target)
             except OSError:
                 shutil.copy2(source, target)
-        with open(partial / "metadata.jsonl", "w", encoding="utf-8") as handle:
-            for row in all_rows:
-                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        with open(partial / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_MANIFEST_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(manifest)
         counts: dict[str, int] = {}
         for description in descriptions:
             for source, count in description.get("counts", {}).items():
@@ -447,8 +446,7 @@ def merge_datasets(
                             for f, d in zip(folders, descriptions)],
             "skipped": [item for d in descriptions for item in d.get("skipped", [])],
         }
-        (partial / "dataset.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
-        _write_attribution(partial, manifest)
+        _write_tables(partial, all_rows, manifest, description)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
