@@ -103,7 +103,7 @@ def run_server(label: str, args: argparse.Namespace, extra: list[str]) -> list[t
             rows.append((label, mix, throughput, p50, p95, errors))
             print(f"  {label} {mix}: {throughput:.2f} clips/s", file=sys.stderr)
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(90)
         except subprocess.TimeoutExpired:
