@@ -97,7 +97,7 @@ def main() -> None:
     print(f"model {pipeline.model_id}, {args.clips} clips, device {args.device}, torch threads "
           f"{torch.get_num_threads()}, jam defaults: {defaults}", flush=True)
     render_session(parse_session(jam_session(pipeline, model, 1, defaults)), pipeline)  # warm the caches
-    print(f"{'setting':<50} {'seconds':>8} {'s per clip':>10} {'audio s':>8} {'RTF':>6} {'x baseline':>10}")
+    print(f"{'setting':<54} {'seconds':>8} {'s per clip':>10} {'audio s':>8} {'RTF':>6} {'x baseline':>10}")
     baseline = None
     for name, steps, phase in settings:
         started = time.perf_counter()
@@ -105,7 +105,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         audio_s = rendered.waveform.shape[-1] / rendered.sample_rate
         baseline = baseline or seconds
-        print(f"{name:<50} {seconds:8.1f} {seconds / args.clips:10.2f} {audio_s:8.1f} {seconds / audio_s:6.2f} "
+        print(f"{name:<54} {seconds:8.1f} {seconds / args.clips:10.2f} {audio_s:8.1f} {seconds / audio_s:6.2f} "
               f"{seconds / baseline:10.2f}", flush=True)
 
 
