@@ -159,7 +159,8 @@ def build_stand_in(folder: str | os.PathLike, *, wheel=None, dtype: str = "float
     scheduler = tiny_random_components(seed)["scheduler"]
     pipeline = RiffusionPipeline(**modules, tokenizer=tokenizer, scheduler=scheduler,
                                  model_id="riffusion-model-v1-stand-in")
-    pipeline.to(dtype=getattr(torch, dtype))
+    if dtype != "float32":  # the modules are built in float32
+        pipeline.to(dtype=getattr(torch, dtype))
     return pipeline.save_pretrained(Path(folder), overwrite=True)
 
 

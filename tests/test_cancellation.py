@@ -11,7 +11,7 @@ from riffusion.cancellation import Cancelled, CancelToken, raise_if_cancelled
 from riffusion.datatypes import InferenceInput, PromptInput
 
 
-def request(steps: int, prompt: str = "jazz", denoising: float = 1.0) -> InferenceInput:
+def clip(steps: int, prompt: str = "jazz", denoising: float = 1.0) -> InferenceInput:
     end = PromptInput(prompt=prompt, seed=1, denoising=denoising, guidance=7.0)
     return InferenceInput(start=end, end=end, alpha=0.0, num_inference_steps=steps)
 
@@ -68,16 +68,18 @@ def tiny_pipeline():
     return load_pipeline("tiny-random", device="cpu")
 
 
+@pytest.mark.parametrize("pipeline_name", ["tiny_pipeline", "small_pipeline"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_the_sd_pipeline_stops_after_k_steps(tiny_pipeline, k):
+def test_a_pipeline_stops_after_k_steps(request, pipeline_name, k):
+    pipeline = request.getfixturevalue(pipeline_name)
     token = CancelToken()
-    calls, handle = cancel_at_call(tiny_pipeline.unet, token, k)
+    calls, handle = cancel_at_call(pipeline.unet, token, k)
     try:
         with pytest.raises(Cancelled) as info:
-            tiny_pipeline.riffuse_batch([request(10), request(10, "rock")], cancel=token)
+            pipeline.riffuse_batch([(clip(8), None, None), (clip(8, "rock"), None, None)], cancel=token)
     finally:
         handle.remove()
-    # one guided UNet evaluation per step, for the whole batch: the k-th was the last
+    # one UNet evaluation per step, for the whole batch: the k-th was the last
     assert info.value.steps_done == k and len(calls) == k
     assert info.value.reason == "the test asked"
 
@@ -86,7 +88,7 @@ def test_the_sd_pipeline_runs_every_step_with_a_live_token(tiny_pipeline):
     token = CancelToken()
     calls, handle = cancel_at_call(tiny_pipeline.unet, token, 99)
     try:
-        [image] = tiny_pipeline.riffuse_batch([request(4)], cancel=token)
+        [image] = tiny_pipeline.riffuse_batch([clip(4)], cancel=token)
     finally:
         handle.remove()
     assert len(calls) == 4 and image.size == tiny_pipeline.image_size
@@ -98,7 +100,7 @@ def test_generate_clips_passes_the_token_down(tiny_pipeline):
     token = CancelToken()
     token.cancel("before it starts")
     with pytest.raises(Cancelled, match="cancelled after 0 steps: before it starts"):
-        generate_clips(tiny_pipeline, [request(4, denoising=0.75)], cancel=token)
+        generate_clips(tiny_pipeline, [clip(4, denoising=0.75)], cancel=token)
 
 
 @pytest.fixture(scope="module")
@@ -115,18 +117,6 @@ def small_pipeline(tmp_path_factory):
     return sm.SmallRiffusionPipeline.from_pretrained(path)
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_the_small_pipeline_stops_after_k_steps(small_pipeline, k):
-    token = CancelToken()
-    calls, handle = cancel_at_call(small_pipeline.unet, token, k)
-    try:
-        with pytest.raises(Cancelled) as info:
-            small_pipeline.riffuse_batch([(request(8), None, None), (request(8, "rock"), None, None)], cancel=token)
-    finally:
-        handle.remove()
-    assert info.value.steps_done == k and len(calls) == k
-
-
 def test_the_small_pipeline_runs_every_step_with_a_live_token(small_pipeline):
-    [image] = small_pipeline.riffuse_batch([(request(8), None, None)], cancel=CancelToken())
+    [image] = small_pipeline.riffuse_batch([(clip(8), None, None)], cancel=CancelToken())
     assert image.size == small_pipeline.image_size
