@@ -69,13 +69,18 @@ def test_performance_keeps_the_beat_grid_and_says_what_is_heard(corpus):
     assert "moderate" in caption and "100 bpm" in caption and "4/4" in caption and "D major" in caption
 
 
-def test_compound_metre_counts_eighths_for_the_grid_and_dotted_quarters_for_the_tempo(corpus):
+def test_compound_metre_counts_dotted_quarter_beats(corpus):
+    from riffusion.rhythm import grid_for_clip
+
     (corpus / "ryansMammoth" / "TestJig.abc").write_text("X:1\nT:Test -- Jig\nM:6/8\nL:1/8\nK:G\nGAB cBA|d3 d3|\n")
     job = reel_job(path="ryansMammoth/TestJig.abc", pulse_bpm=110)
     window = scores.load_window(job, root=corpus)
     played = scores.perform(job, window)
     assert (window.beat_ql, window.pulse_ql) == (0.5, 1.5)
-    assert played.beats_per_bar == 6 and played.tempo_bpm == pytest.approx(330)  # eighths, as the seed loops
+    assert played.beats_per_bar == 2 and played.tempo_bpm == 110  # two dotted-quarter beats a bar
+    assert played.quarter_bpm == pytest.approx(165)
+    grid = grid_for_clip({"tempo_bpm": played.tempo_bpm, "beats_per_bar": played.beats_per_bar, "start_s": 0.0})
+    assert grid.beat_s * grid.beats_per_bar == pytest.approx(3 * 60 / played.quarter_bpm)  # one 6/8 bar
     assert "a traditional jig" in played.caption and "110 bpm" in played.caption and "6/8" in played.caption
 
 

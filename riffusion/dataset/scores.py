@@ -17,8 +17,10 @@ does:
   impulse response) mixed in, then the mono mix is normalised.
 
 Every render starts on the first full bar's downbeat, so the clip's beat grid follows from ``start_s``,
-``tempo_bpm`` (in the time signature's note value) and ``beats_per_bar`` exactly as for the other
-rendered MIDI (see :func:`riffusion.rhythm.grid_for_clip`).
+``tempo_bpm`` and ``beats_per_bar`` exactly as for the other rendered MIDI (see
+:func:`riffusion.rhythm.grid_for_clip`). Both count the felt pulse: the time signature's note value, but
+dotted quarters in compound metres (a jig in 6/8 has two beats a bar), which also keeps fast jigs inside
+the beat grid's tempo range.
 
 Licences: the compositions are public domain (each collection names its composer and year of death, or
 is traditional music from a collection printed before 1925); the encodings ship with music21 (BSD-3-Clause,
@@ -257,7 +259,7 @@ class ScoreWindow:
 
     @property
     def beat_ql(self) -> float:
-        """The time signature's note value in quarter notes (the unit of ``tempo_bpm``)."""
+        """The time signature's note value in quarter notes."""
         return 4.0 / self.denominator
 
     @property
@@ -380,7 +382,7 @@ class Performance:
     notes: tuple[Note, ...]
     programs: dict[int, int]
     quarter_bpm: float
-    tempo_bpm: float  # in the time signature's note value (the beat grid's unit)
+    tempo_bpm: float  # of the felt pulse (the beat grid's beat)
     beats_per_bar: int
     caption: str
     style: str
@@ -393,7 +395,7 @@ def perform(job: ScoreJob, window: ScoreWindow) -> Performance:
     coll = COLLECTIONS[job.collection]
     rng = _stable_rng(job.seed, "perform", job.id)
     quarter_bpm = job.pulse_bpm * window.pulse_ql
-    tempo_bpm = quarter_bpm / window.beat_ql
+    tempo_bpm = float(job.pulse_bpm)
     bar_ql = window.numerator * window.beat_ql
     programs: dict[int, int] = {}
     channels: dict[int, int] = {}
@@ -454,7 +456,7 @@ def perform(job: ScoreJob, window: ScoreWindow) -> Performance:
             else f"{style} on {job.ensemble}" if job.ensemble != "choir" else f"{style} sung by a choir"
     caption = f"{phrase}, {speed}, {job.pulse_bpm} bpm, {metre}" + (f", {window.key}" if window.key else "")
     return Performance(notes=tuple(played), programs=programs, quarter_bpm=quarter_bpm, tempo_bpm=tempo_bpm,
-                       beats_per_bar=window.numerator, caption=caption, style=style)
+                       beats_per_bar=int(round(bar_ql / window.pulse_ql)), caption=caption, style=style)
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
