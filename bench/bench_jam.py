@@ -53,6 +53,15 @@ STEERING_PAIRS = (
     ("flux", "a soft sustained string pad", "a busy drum kit groove"),
     ("flux", "an ambient synth drone with long notes", "crisp snare and hi-hat rhythm"),
 )
+#: Prompts for choosing a model's settings (guidance, denoising, steps), kept apart from the measured ones
+#: above so that the figures are not tuned on (``--tuning``; seeds from 100).
+TUNING_PAIRS = (
+    ("centroid", "a low droning bassoon", "a high piccolo trill"),
+    ("centroid", "a heavy bass synthesizer", "bright chiming bells"),
+    ("flux", "a slow organ chord held", "a fast tabla rhythm"),
+    ("flux", "a warm choir singing long notes", "rapid woodblock and shaker percussion"),
+)
+TUNING_RHYTHMIC_PROMPTS = ("a disco groove with bass and drums", "a folk dance on accordion")
 RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat piano boogie",
                     "a rock band with drums and electric guitar")
 LOOPS = ("og_beat", "waltz")
@@ -76,9 +85,10 @@ class Server:
 
 def clip(http: httpx.Client, url: str, defaults: dict, prompt: str, seed: int, loop: str,
          denoising: float) -> tuple[np.ndarray, int, float, Image.Image]:
+    guidance = defaults["guidance"]
     body = {
-        "start": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": defaults["guidance"]},
-        "end": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": defaults["guidance"]},
+        "start": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": guidance},
+        "end": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": guidance},
         "alpha": 0.0, "num_inference_steps": defaults["num_inference_steps"], "seed_image_id": loop,
         "audio_format": "wav", "image_format": "png",
     }
@@ -116,10 +126,17 @@ def loop_grids(url: str) -> dict[str, BeatGrid]:
     return grids
 
 
-def measure(model: str, *, seeds: int, ratio: float, denoising: float | None) -> dict:
+def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, guidance: float | None = None,
+            steps: int | None = None, tuning: bool = False) -> dict:
+    pairs, rhythmic, first_seed = (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS, 100) if tuning else (
+        STEERING_PAIRS, RHYTHMIC_PROMPTS, 0)
     server = Server(model)
     try:
         defaults = httpx.get(f"{server.url}/api/v1/defaults", timeout=30).json()
+        if guidance is not None:
+            defaults["guidance"] = guidance
+        if steps is not None:
+            defaults["num_inference_steps"] = steps
         grids = loop_grids(server.url)
         strength = defaults["denoising"] if denoising is None else denoising
         steer: dict[str, list[bool]] = {loop: [] for loop in LOOPS}
@@ -130,8 +147,8 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None) ->
         with httpx.Client(timeout=600) as http:
             clip(http, server.url, defaults, "warm up", 0, LOOPS[0], strength)  # first-use costs out of the times
             for loop in LOOPS:
-                for seed in range(seeds):
-                    for statistic, low, high in STEERING_PAIRS:
+                for seed in range(first_seed, first_seed + seeds):
+                    for statistic, low, high in pairs:
                         values = []
                         for prompt in (low, high):
                             waveform, sr, elapsed, _ = clip(http, server.url, defaults, prompt, seed, loop, strength)
@@ -142,7 +159,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None) ->
                         r = values[1] / max(values[0], 1e-9)
                         ratios.append(r)
                         steer[loop].append(r >= ratio)
-                    for prompt in RHYTHMIC_PROMPTS:
+                    for prompt in rhythmic:
                         waveform, sr, elapsed, image = clip(http, server.url, defaults, prompt, seed, loop, strength)
                         times.append(elapsed)
                         beat[loop].append(on_beat(image, grids[loop]))
@@ -166,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per (pair, loop)")
     parser.add_argument("--ratio", type=float, default=1.5, help="how much a pair must move its statistic")
     parser.add_argument("--denoising", type=float, default=None, help="instead of the jam's default")
+    parser.add_argument("--guidance", type=float, default=None, help="instead of the jam's default")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="instead of the server's recommendation (which depends on the machine's load)")
+    parser.add_argument("--tuning", action="store_true",
+                        help="the tuning prompts and seeds (for choosing settings) instead of the measured ones")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.ratio <= 1 or (args.denoising is not None and not 0 <= args.denoising <= 1):
         parser.error("need --seeds >= 1, --ratio > 1 and --denoising in [0, 1]")
@@ -176,14 +198,16 @@ def main(argv: list[str] | None = None) -> int:
             from riffusion.small import DEFAULT_SMALL_MODEL
 
             model = DEFAULT_SMALL_MODEL
-        rows.append(measure(model, seeds=args.seeds, ratio=args.ratio, denoising=args.denoising))
-    cases = len(STEERING_PAIRS) * args.seeds
+        rows.append(measure(model, seeds=args.seeds, ratio=args.ratio, denoising=args.denoising,
+                            guidance=args.guidance, steps=args.steps, tuning=args.tuning))
+    pairs, rhythmic = (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS) if args.tuning else (STEERING_PAIRS, RHYTHMIC_PROMPTS)
+    cases = len(pairs) * args.seeds
     print(f"\nsteering: {cases} (pair, seed) cases per loop, moved >= {args.ratio}x the right way; beat: "
-          f"{len(RHYTHMIC_PROMPTS) * args.seeds} rhythmic clips per loop clearly on the loop's beat")
-    print(f"{'model':28} {'denoise':>7} {'steps':>5} {'steer 4/4':>9} {'steer 3/4':>9} {'median x':>8} "
+          f"{len(rhythmic) * args.seeds} rhythmic clips per loop clearly on the loop's beat")
+    print(f"{'model':28} {'denoise':>7} {'steps':>5} {'guide':>5} {'steer 4/4':>9} {'steer 3/4':>9} {'median x':>8} "
           f"{'beat 4/4':>8} {'beat 3/4':>8} {'contrast':>8} {'strict 4/4':>10} {'strict 3/4':>10} {'RTF':>6}")
     for row in rows:
-        print(f"{row['model']:28} {row['denoising']:7.2f} {row['steps']:5d} {row['steer']['og_beat']:9.0%} "
+        print(f"{row['model']:28} {row['denoising']:7.2f} {row['steps']:5d} {row['guidance']:5.1f} {row['steer']['og_beat']:9.0%} "
               f"{row['steer']['waltz']:9.0%} {row['median_ratio']:8.2f} {row['beat']['og_beat']:8.0%} "
               f"{row['beat']['waltz']:8.0%} {row['median_contrast']:8.2f} {row['beat_strict']['og_beat']:10.0%} "
               f"{row['beat_strict']['waltz']:10.0%} {row['rtf']:6.3f}")

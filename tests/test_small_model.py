@@ -442,6 +442,37 @@ def test_rhythm_comes_from_the_request_else_from_the_seed_image(rhythm_pipe):
     assert estimated is not None and min(abs(estimated.bpm - 94.1), abs(estimated.bpm - 188.2)) < 4
 
 
+def test_rhythm_guidance_scale_spans_prompt_only_and_joint_guidance(rhythm_pipe):
+    """1 guides the prompt over a rhythm-conditioned baseline (rhythm_guidance off), the prompt's own scale
+    is the joint guidance, and a value between gives a clip between the two."""
+    from riffusion.rhythm import BeatGrid
+
+    grid = BeatGrid(bpm=120, beats_per_bar=4)
+    config = rhythm_pipe.config
+    before = (config.rhythm_guidance, config.rhythm_guidance_scale, config.guidance_min_timestep)
+    config.guidance_min_timestep = 0
+
+    def clip(**options):
+        config.rhythm_guidance, config.rhythm_guidance_scale = options.get("joint", True), options.get("scale")
+        return pixels(rhythm_pipe.text_to_image("drums", seed=4, guidance=5.0, rhythm=grid, num_inference_steps=3))
+
+    try:
+        joint, prompt_only = clip(), clip(joint=False)
+        assert np.array_equal(clip(scale=5.0), joint)
+        assert np.array_equal(clip(scale=1.0), prompt_only)
+        between = clip(scale=3.0)
+        assert not np.array_equal(between, joint) and not np.array_equal(between, prompt_only)
+        assert np.abs(clip(scale=4.9999) - joint).mean() < 1.0  # the three-prediction form, continuous
+    finally:
+        config.rhythm_guidance, config.rhythm_guidance_scale, config.guidance_min_timestep = before
+
+
+def test_rhythm_guidance_scale_errors():
+    for bad in (-1.0, 31.0, True, "3"):
+        with pytest.raises(ValueError, match="rhythm_guidance_scale must be null or a number in \\[0, 30\\]"):
+            sm.SmallModelConfig(rhythm_guidance_scale=bad)
+
+
 # --- prompt mixes -----------------------------------------------------------------------------------------
 
 

@@ -75,6 +75,13 @@ class SmallModelConfig:
     # strengthens the beat as well as the prompt (joint guidance, as InstructPix2Pix guides by two inputs,
     # Brooks et al., 2023); training drops the rhythm for a share of clips so that both halves are learnt.
     rhythm_guidance: bool = True
+    # With rhythm guidance: how strongly the beat is guided, apart from the prompt's scale (None: at the
+    # prompt's scale, one guidance for both). A guided step then makes three predictions, without text and
+    # rhythm (u0), with the rhythm only (ur) and with both (c), and moves by
+    # ``u0 + rhythm_guidance_scale * (ur - u0) + guidance * (c - ur)``: 1 guides the prompt alone over a
+    # rhythm-conditioned baseline, ``guidance`` gives the joint guidance; values between trade how far
+    # the prompt moves the sound against how firmly the onsets sit on the beat (Brooks et al., 2023, eq. 3).
+    rhythm_guidance_scale: T.Optional[float] = None
     # The img2img strength from a seed loop the model is meant to be played at in the jam (None: the
     # package's, riffusion.defaults.GENERATION.denoising). A rhythm model keeps the loop's beat through its
     # rhythm input, so it can leave the loop's sound behind entirely.
@@ -97,6 +104,10 @@ class SmallModelConfig:
             )
         if self.rhythm_channels not in (0, RHYTHM_FEATURES):
             raise ValueError(f"rhythm_channels must be 0 or {RHYTHM_FEATURES}, got {self.rhythm_channels!r}")
+        if self.rhythm_guidance_scale is not None and (
+                isinstance(self.rhythm_guidance_scale, bool) or not isinstance(self.rhythm_guidance_scale, (int, float))
+                or not 0.0 <= float(self.rhythm_guidance_scale) <= 30.0):
+            raise ValueError(f"rhythm_guidance_scale must be null or a number in [0, 30], got {self.rhythm_guidance_scale!r}")
         if self.default_denoising is not None and not 0.0 <= float(self.default_denoising) <= 1.0:
             raise ValueError(f"default_denoising must be null or in [0, 1], got {self.default_denoising!r}")
         check_generation(num_inference_steps=self.num_inference_steps)

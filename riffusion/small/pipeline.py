@@ -349,6 +349,13 @@ class SmallRiffusionPipeline:
         uncond_rhythm = None
         if rhythm is not None:
             uncond_rhythm = torch.zeros_like(rhythm) if self.config.rhythm_guidance else rhythm
+        # A rhythm scale of its own (config.rhythm_guidance_scale) needs a third prediction, with the rhythm
+        # but no text, unless it equals one of the two joint forms.
+        g_rhythm = self.config.rhythm_guidance_scale
+        if rhythm is None or not self.config.rhythm_guidance or g_rhythm is None or bool(torch.all(g == g_rhythm)):
+            g_rhythm = None
+        elif g_rhythm == 1.0:
+            uncond_rhythm, g_rhythm = rhythm, None
         both_rhythm = None if rhythm is None else torch.cat([uncond_rhythm, rhythm])
         with self._cpu_threads():
             for i, t in enumerate(timesteps):
@@ -357,11 +364,21 @@ class SmallRiffusionPipeline:
                 if int(t) < self.config.guidance_min_timestep:
                     pred = unet(x, t, cond[batch:], rhythm)
                 else:
-                    if parallel is not None:  # float32 only: no casts needed
-                        uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, uncond_rhythm)
+                    if g_rhythm is not None:  # u0 + g_rhythm (ur - u0) + g (c - ur)
+                        if parallel is not None:
+                            rhythm_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, rhythm)
+                        else:
+                            rhythm_pred, cond_pred = unet(torch.cat([x, x]), t, cond,
+                                                          torch.cat([rhythm, rhythm])).chunk(2)
+                        uncond_pred = unet(x, t, cond[:batch], uncond_rhythm)
+                        pred = (uncond_pred + g_rhythm * (rhythm_pred - uncond_pred)
+                                + g * (cond_pred - rhythm_pred))
                     else:
-                        uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
-                    pred = uncond_pred + g * (cond_pred - uncond_pred)
+                        if parallel is not None:  # float32 only: no casts needed
+                            uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, uncond_rhythm)
+                        else:
+                            uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
+                        pred = uncond_pred + g * (cond_pred - uncond_pred)
                 x = scheduler.step(pred, t, x).prev_sample
                 if mask is not None and has_init:
                     if i + 1 < len(timesteps):

@@ -9,7 +9,8 @@
   weight-free statistic (spectral centroid, onset rate, tempo), the share of seeds for which the statistic
   moves the right way between the two prompts (same seed for both).
 * **Interpolation smoothness**: mean absolute difference (in dB of the decoded mel magnitudes) between
-  successive images along an alpha sweep, for three sweeps between unrelated prompts; reported per sweep
+  successive images along an alpha sweep, for three sweeps between unrelated prompts, over the model's
+  first seed loop at the model's own jam denoising (``default_denoising``, what the jam sends); reported per sweep
   and averaged: the mean step and the largest step over the mean (1.0 is perfectly even), with the worst
   sweep's ratio beside the average.
 """
@@ -117,8 +118,9 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
         steering.append(row)
         log(f"steering {stat}: {right}/{seeds} seeds right ({row['median_lower']:.1f} -> {row['median_higher']:.1f})")
 
-    # 3. Interpolation smoothness along alpha sweeps (img2img from the model's first seed image when it has
-    #    one, as the jam does). One sweep's largest step is mostly chance (where along alpha the model happens
+    # 3. Interpolation smoothness along alpha sweeps at the model's own jam denoising (img2img from the
+    #    model's first seed image when it has one, following that loop's rhythm where the model takes one, as
+    #    the jam does). One sweep's largest step is mostly chance (where along alpha the model happens
     #    to switch), so several sweeps are measured and summarised; the first is also reported on its own.
     from PIL import Image
 
@@ -128,10 +130,11 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     if pipe.path is not None and (pipe.path / "seed_images" / "og_beat.png").is_file():
         init = Image.open(pipe.path / "seed_images" / "og_beat.png").convert("RGB")
     alphas = np.linspace(0, 1, 11)
+    denoising = pipe.default_denoising if init is not None else 1.0
     sweeps = []
     for start_prompt, start_seed, end_prompt, end_seed in INTERPOLATION_SWEEPS:
-        start = PromptInput(prompt=start_prompt, seed=start_seed, denoising=0.75, guidance=guidance)
-        end = PromptInput(prompt=end_prompt, seed=end_seed, denoising=0.75, guidance=guidance)
+        start = PromptInput(prompt=start_prompt, seed=start_seed, denoising=denoising, guidance=guidance)
+        end = PromptInput(prompt=end_prompt, seed=end_seed, denoising=denoising, guidance=guidance)
         images = pipe.riffuse_batch([(InferenceInput(start=start, end=end, alpha=float(a), num_inference_steps=steps),
                                       init, None) for a in alphas])
         mels = [20 * np.log10(spectrogram_from_image(im, power=params.power_for_image, max_value=1.0) + 1e-5)
@@ -145,7 +148,7 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
               "mean_step_db": float(np.mean([sweep["mean_step_db"] for sweep in sweeps])),
               "max_over_mean": float(np.mean(ratios)), "worst_max_over_mean": float(np.max(ratios)),
               "endpoint_distance_db": float(np.mean([sweep["endpoint_distance_db"] for sweep in sweeps])),
-              "img2img_seed": "og_beat" if init is not None else None}
+              "img2img_seed": "og_beat" if init is not None else None, "denoising": denoising}
     log(f"interpolation over {len(sweeps)} sweeps: mean step {smooth['mean_step_db']:.2f} dB, max/mean "
         f"{smooth['max_over_mean']:.2f} (worst {smooth['worst_max_over_mean']:.2f}; "
         f"{', '.join(f'{r:.2f}' for r in ratios)}), endpoints {smooth['endpoint_distance_db']:.2f} dB apart")

@@ -16,6 +16,8 @@ CASES = [
     ("/run_inference/", "POST", POSITIVE, 10),
     ("/api/v1/generate", "POST", NEGATIVE, 60),
     ("/api/v1/generate", "POST", POSITIVE, 10),
+    ("/api/v1/continue", "POST", NEGATIVE, 30),
+    ("/api/v1/render", "POST", NEGATIVE, 30),
     ("/api/v1/seed_images/{image_id}", "GET", POSITIVE, 40),
     ("/api/v1/defaults", "GET", POSITIVE, 5),
     ("/api/v1/health", "GET", POSITIVE, 5),
