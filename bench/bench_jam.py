@@ -140,6 +140,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
         grids = loop_grids(server.url)
         strength = defaults["denoising"] if denoising is None else denoising
         steer: dict[str, list[bool]] = {loop: [] for loop in LOOPS}
+        by_pair: dict[str, list[float]] = {f"{low} < {high}": [] for _, low, high in pairs}
         ratios: list[float] = []
         beat: dict[str, list[float]] = {loop: [] for loop in LOOPS}
         times: list[float] = []
@@ -159,6 +160,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
                         r = values[1] / max(values[0], 1e-9)
                         ratios.append(r)
                         steer[loop].append(r >= ratio)
+                        by_pair[f"{low} < {high}"].append(r)
                     for prompt in rhythmic:
                         waveform, sr, elapsed, image = clip(http, server.url, defaults, prompt, seed, loop, strength)
                         times.append(elapsed)
@@ -168,6 +170,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
             "guidance": defaults["guidance"],
             "steer": {loop: float(np.mean(v)) for loop, v in steer.items()},
             "median_ratio": float(np.median(ratios)),
+            "by_pair": {pair: (float(np.mean(np.array(r) >= ratio)), float(np.median(r))) for pair, r in by_pair.items()},
             "beat": {loop: float(np.mean(np.array(v)[:, 0] >= CLEARLY_ON_BEAT)) for loop, v in beat.items()},
             "beat_strict": {loop: float(np.mean(np.array(v)[:, 1] >= CLEARLY_ON_BEAT)) for loop, v in beat.items()},
             "median_contrast": float(np.median([c[0] for v in beat.values() for c in v])),
@@ -211,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['steer']['waltz']:9.0%} {row['median_ratio']:8.2f} {row['beat']['og_beat']:8.0%} "
               f"{row['beat']['waltz']:8.0%} {row['median_contrast']:8.2f} {row['beat_strict']['og_beat']:10.0%} "
               f"{row['beat_strict']['waltz']:10.0%} {row['rtf']:6.3f}")
+    for row in rows:
+        print(f"\n{row['model']}: share of cases moved >= {args.ratio}x, median ratio, per pair (both loops)")
+        for pair, (share, median) in row["by_pair"].items():
+            print(f"  {share:4.0%} {median:5.2f}  {pair}")
     return 0
 
 

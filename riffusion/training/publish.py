@@ -31,10 +31,11 @@ SAMPLE_PROMPTS = (
 def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate_seeds: int = 0,
             steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
             denoising_gamma: T.Optional[float] = None, guidance_min_timestep: T.Optional[int] = None,
-            default_denoising: T.Optional[float] = None, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+            default_denoising: T.Optional[float] = None, rhythm_guidance_scale: T.Optional[float] = None,
+            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps``, ``guidance``,
-    ``denoising_gamma``, ``guidance_min_timestep`` and ``default_denoising`` set the model's defaults in
-    ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
+    ``denoising_gamma``, ``guidance_min_timestep``, ``default_denoising`` and ``rhythm_guidance_scale`` set the
+    model's defaults in ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
     from riffusion.small import SmallModelConfig, SmallRiffusionPipeline
@@ -47,6 +48,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
         ("denoising_gamma", None if denoising_gamma is None else float(denoising_gamma)),
         ("guidance_min_timestep", guidance_min_timestep),
         ("default_denoising", None if default_denoising is None else float(default_denoising)),
+        ("rhythm_guidance_scale", None if rhythm_guidance_scale is None else float(rhythm_guidance_scale)),
     ) if value is not None}
     SmallModelConfig(**overrides)  # the model's own checks of these values, before anything is written
     source = run_dir / "model"
@@ -112,11 +114,13 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
                         help="guide only the steps whose timestep (0-999) is at least T")
     parser.add_argument("--default-denoising", type=float, default=None,
                         help="the denoising from a seed loop the published model is played at (the jam's default)")
+    parser.add_argument("--rhythm-guidance-scale", type=float, default=None,
+                        help="a rhythm model's beat guidance apart from the prompt's (1: prompt only; the guidance: joint)")
     args = parser.parse_args(argv)
     try:
         publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
                 denoising_gamma=args.denoising_gamma, guidance_min_timestep=args.guidance_min_timestep,
-                default_denoising=args.default_denoising, log=lambda m: print(m, file=sys.stderr))
+                default_denoising=args.default_denoising, rhythm_guidance_scale=args.rhythm_guidance_scale, log=lambda m: print(m, file=sys.stderr))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
