@@ -147,3 +147,28 @@ def test_a_shared_batch_goes_on_for_those_still_waiting_and_stops_when_nobody_wa
             assert time.monotonic() < deadline, "the abandoned batch was not cancelled"
             time.sleep(0.2)
     assert len(unet.batches) - 18 < SLOW_STEPS * 0.75
+
+
+def test_a_continuation_nobody_waits_for_stops_after_the_clip_it_is_making(in_process_server, tiny_pipeline, pool):
+    """A long task (a minute of continuation: many clips) stops between clips once its client has gone, and
+    the clip queued behind it is answered."""
+    from .test_continue import encoded
+
+    def carry_on(url: str):
+        try:
+            return httpx.post(f"{url}/api/v1/continue", json={"audio": encoded(1.0), "prompt": "jazz", "seconds": 60,
+                                                               "num_inference_steps": 8}, timeout=2.0).status_code
+        except httpx.TimeoutException:
+            return None
+
+    with UNetLog(tiny_pipeline.unet) as unet, in_process_server(max_batch_size=1) as server:
+        started = time.monotonic()
+        gone = pool.submit(carry_on, server.url)
+        unet.wait_for(2)
+        queued = pool.submit(post, server.url, "quick rock", 2)
+        assert gone.result() is None
+        queued_status, queued_answered = queued.result()
+    assert queued_status == 200
+    # 60 s is dozens of clips of several UNet evaluations each; it stopped after the one in progress
+    assert unet.count < 40
+    assert queued_answered - started < 30

@@ -3,6 +3,7 @@ your own), the defaults the web app should ask for, and health."""
 
 from __future__ import annotations
 
+import functools
 import time
 import typing as T
 
@@ -157,9 +158,8 @@ async def continue_audio(request: Request, state: StateDep):
     of prompts (``riffusion.continuation``). The answer's ``audio`` is a data URL at 44.1 kHz: the input
     unchanged but for its last crossfade, then the continuation; ``junctions_s`` says where each new clip
     begins. The model works on one continuation at a time, in the queue with the clips."""
-    import functools
-
     from riffusion.audio import encode_audio
+    from riffusion.cancellation import CancelToken
     from riffusion.continuation import DEFAULT_CROSSFADE_S, DEFAULT_DENOISING
     from riffusion.continuation import continue_audio as carry_on
     from riffusion.server.body import parse_json_body
@@ -190,11 +190,16 @@ async def continue_audio(request: Request, state: StateDep):
     if waveform.shape[-1] < 2 * DEFAULT_CROSSFADE_S * rate:
         raise field_error("audio", f"the audio lasts {waveform.shape[-1] / rate:.2f} s; continue at least "
                           f"{2 * DEFAULT_CROSSFADE_S:g} s", "audio")
+    stop = CancelToken()  # once nobody waits for the continuation, it stops after the clip it is making
     task = functools.partial(carry_on, waveform=waveform, sample_rate=rate, prompt=body.prompt_schedule(),
                              seconds=body.seconds, seed=body.seed, negative_prompt=body.negative_prompt,
                              num_inference_steps=steps, guidance=body.guidance, denoising=denoising, bpm=body.bpm,
-                             beats_per_bar=body.beats_per_bar, phase=state.phase)
-    result = await run_clip(request, state, task)  # on the model's thread, queued like a clip
+                             beats_per_bar=body.beats_per_bar, phase=state.phase,
+                             progress=functools.partial(_stop_between_clips, stop))
+    try:
+        result = await run_clip(request, state, task)  # on the model's thread, queued like a clip
+    finally:
+        stop.cancel("the client went away or timed out")
     data = await anyio.to_thread.run_sync(encode_audio, result.waveform, result.sample_rate, body.audio_format)
     return {
         "audio": _data_url(AUDIO_MEDIA[body.audio_format], data),
@@ -219,8 +224,6 @@ async def render(request: Request, state: StateDep):
     with more steps. At most ``max_render_clips`` clips (64 by default) and ``max_render_s`` seconds of
     audio; the render waits in the model's queue like a clip, holds the model for all its clips, and
     stops after the clip it is making when the client goes away or times out. The answer's ``audio`` is a data URL; ``starts_s`` says where each clip begins."""
-    import functools
-
     from riffusion.audio import encode_audio
     from riffusion.cancellation import CancelToken
     from riffusion.server.body import parse_json_body
@@ -272,18 +275,21 @@ async def render(request: Request, state: StateDep):
     }
 
 
+def _stop_between_clips(stop, done: int) -> None:
+    """A long task's progress callback: raise Cancelled (ending the task) once ``stop`` is set."""
+    from riffusion.cancellation import raise_if_cancelled
+
+    raise_if_cancelled(stop, steps_done=done)
+
+
 def _render_on_model(session, stop, pipeline, **options):
     """:func:`riffusion.sessions.render_session` on the model's thread, stopped (Cancelled) after the clip
     it is making once ``stop`` is set; a SessionError (a clip's loop or rhythm that this model lacks) comes
     back as the result, for a 422 naming the clip, not the worker's 500."""
-    from riffusion.cancellation import raise_if_cancelled
     from riffusion.sessions import SessionError, render_session
 
-    def progress(done: int) -> None:
-        raise_if_cancelled(stop, steps_done=done)
-
     try:
-        return render_session(session, pipeline, progress=progress, **options)
+        return render_session(session, pipeline, progress=functools.partial(_stop_between_clips, stop), **options)
     except SessionError as exc:
         return exc
 
