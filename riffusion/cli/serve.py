@@ -34,6 +34,8 @@ def serve(
     cors_origin: T.Sequence[str] = _DEFAULTS.cors_origins,
     log_prompts: bool = _DEFAULTS.log_prompts,
     warmup: bool = _DEFAULTS.warmup,
+    max_render_clips: int = _DEFAULTS.max_render_clips,
+    max_render_s: float = _DEFAULTS.max_render_s,
     open_browser: bool = False,
     backend: str = "local",
     replicas: int = 1,
@@ -50,6 +52,7 @@ def serve(
         queue_size=queue_size, max_batch_size=max_batch_size, request_timeout_s=request_timeout_s,
         max_inference_steps=max_inference_steps, cors_origins=tuple(cors_origin or ()), log_prompts=log_prompts,
         cache_size=cache_size, cache_max_bytes=int(cache_mb * _MIB), warmup=warmup,
+        max_render_clips=max_render_clips, max_render_s=max_render_s,
     )
     if backend != "ray" and replicas != 1:
         raise ValueError(f"--replicas {replicas} needs --backend ray (the single-process server holds one model)")
@@ -86,6 +89,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="allow this origin (repeatable)")
     p.add_argument("--log-prompts", action="store_true", default=_DEFAULTS.log_prompts,
                    help="log prompt text (off by default)")
+    p.add_argument("--max-render-clips", type=int, default=_DEFAULTS.max_render_clips,
+                   help="most clips a session render (POST /api/v1/render) may have")
+    p.add_argument("--max-render-s", type=float, default=_DEFAULTS.max_render_s,
+                   help="most seconds of audio a session render may make")
     p.add_argument("--open-browser", action="store_true", help="open the jam in a browser once ready")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local: one process (default); ray: model replicas on Ray Serve (docs/ray.md)")

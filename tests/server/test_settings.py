@@ -72,3 +72,14 @@ def test_check_settings_refuses_what_would_fail_after_binding(settings, error, m
 
     with pytest.raises(error, match=message):
         check_settings(settings)
+
+
+@pytest.mark.parametrize("argv, message", [(["--max-render-clips", "0"], "invalid server setting max_render_clips=0"),
+                                           (["--max-render-s", "-1"], "invalid server setting max_render_s=-1.0")])
+def test_riffusion_serve_refuses_bad_render_limits_before_binding(argv, message, capsys):
+    from riffusion.cli import build_parser, main
+
+    assert vars(build_parser().parse_args(["serve", "--max-render-clips", "8"]))["max_render_clips"] == 8
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
