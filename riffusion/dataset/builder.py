@@ -18,6 +18,7 @@ an interrupted build never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -100,6 +101,24 @@ def _clip_starts(num_samples: int, clip_samples: int, max_clips: int) -> list[in
     return [int(round(i * (count - 1) / (max_clips - 1))) * clip_samples for i in range(max_clips)]
 
 
+@contextlib.contextmanager
+def _built_into_place(out_dir: Path) -> T.Iterator[Path]:
+    """A fresh ``<out_dir>.partial`` folder to write a dataset into, renamed to ``out_dir`` (replacing it) when
+    the block ends; a failed or interrupted build leaves nothing behind."""
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+
+
 def build_dataset(
     out_dir: T.Union[str, Path],
     config: DatasetConfig,
@@ -147,11 +166,8 @@ def build_dataset(
     sample_rate = params.sample_rate
     clip_samples = params.num_samples(config.image_width)  # hop * (width - 1): exactly width columns
     cache = Path(config.cache_dir)
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    (partial / "images").mkdir(parents=True)
-    try:
+    with _built_into_place(out_dir) as partial:
+        (partial / "images").mkdir()
         rows: list[dict[str, T.Any]] = []
         manifest: list[dict[str, T.Any]] = []
         skipped: list[str] = []
@@ -329,14 +345,6 @@ def build_dataset(
             "skipped": skipped,
         }
         _write_tables(partial, rows, manifest, description)
-
-    except BaseException:
-        # A failed or interrupted build leaves nothing behind (the finished dataset is renamed into place).
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
     log(f"wrote {len(rows)} images from {len(manifest)} sources to {out_dir} ({len(skipped)} skipped)")
     return BuildResult(out_dir=out_dir, num_images=len(rows), num_sources=len(manifest), skipped=skipped)
 
@@ -420,11 +428,7 @@ def merge_datasets(
             manifest += list(csv.DictReader(handle))
         descriptions.append(description)
         all_rows += rows
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
+    with _built_into_place(out_dir) as partial:
         for row in all_rows:
             target = partial / row["file_name"]
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -447,12 +451,6 @@ def merge_datasets(
             "skipped": [item for d in descriptions for item in d.get("skipped", [])],
         }
         _write_tables(partial, all_rows, manifest, description)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
     log(f"merged {len(all_rows)} images from {len(folders)} datasets into {out_dir}")
     return BuildResult(out_dir=out_dir, num_images=len(all_rows), num_sources=len(manifest), skipped=description["skipped"])
 
