@@ -37,7 +37,6 @@ def continue_audio(
     model_config: T.Optional[str] = None,
     device: str = "auto",
     phase: str = "default",
-    batch_size: int = 4,
 ) -> list[str]:
     """Write ``--input`` followed by ``--seconds`` of new music that carries on from its end (its tempo,
     key and instruments), under ``--prompt`` or a ``--schedule`` of prompts ("0:jazz piano,20:rock band":
@@ -59,7 +58,7 @@ def continue_audio(
     if not 0.0 < denoising <= 1.0:
         raise ValueError(f"--denoising must be in (0, 1] for a continuation, got {denoising:g}")
     phase = _check_common(scheduler=scheduler, phase=phase, num_inference_steps=num_inference_steps,
-                          denoising=denoising, batch_size=batch_size)
+                          denoising=denoising)
     if not 0.0 < context < 1.0:
         raise ValueError(f"--context must be in (0, 1), got {context:g}")
     crossfade_s = DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s
@@ -107,5 +106,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--crossfade-s", type=float, default=None, help="crossfade at each junction in seconds (default: 0.2)")
     p.add_argument("--bpm", type=float, default=None, help="the input's tempo (default: measured)")
     p.add_argument("--metre", default=None, help="with --bpm: the input's metre, 4/4, 3/4, 6/8, ...")
-    _model_flags(p)
+    _model_flags(p, batch=False)  # clips are made one after another: each is the next one's context
     p.set_defaults(_command=continue_audio)

@@ -417,7 +417,7 @@ def audio_to_audio(
     return [audio]
 
 
-def _model_flags(p: argparse.ArgumentParser) -> None:
+def _model_flags(p: argparse.ArgumentParser, *, batch: bool = True) -> None:
     from riffusion.loading import HUB_MODEL, TINY_RANDOM
 
     g = p.add_argument_group("model")
@@ -432,7 +432,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--phase", default="default",
                    help="phase reconstruction: default, pghi, griffin-lim, pghi+griffin-lim, mel-griffin-lim; "
                    "NAME:N sets an iterative one's iterations (e.g. mel-griffin-lim:96: better, ~4x slower)")
-    g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
+    if batch:
+        g.add_argument("--batch-size", type=int, default=4, help="clips per UNet batch (default: 4)")
 
 
 def _prompt_flags(p: argparse.ArgumentParser, *, denoising: T.Optional[float]) -> None:
