@@ -257,3 +257,19 @@ def test_caption_variants_of_a_score_clip_name_genre_metre_and_instruments():
     assert variants[0] == row["text"]
     assert {"baroque chorale", "slow baroque chorale in 4/4", "baroque chorale by Bach for string quartet in G major",
             "slow baroque chorale by Bach for string quartet", "violin, viola and cello"} <= set(variants)
+
+
+def test_scores_without_music21_is_one_line_naming_the_extra(tmp_path):
+    # A Python where music21 cannot be imported (sys.modules[name] = None makes every import of it fail).
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['music21'] = None; from riffusion.cli import main; "
+            f"sys.exit(main(['dataset', 'build', '--out', {str(tmp_path / 'ds')!r}, '--sources', 'scores', "
+            "'--scores', '2']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == f"riffusion dataset: error: {scores.MUSIC21_MISSING}"
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "ds").exists()

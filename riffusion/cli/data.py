@@ -129,7 +129,13 @@ def dataset_build(
         score_seconds=score_seconds,
         score_collections=tuple(c.strip() for c in score_collections.split(",")) if score_collections else None,
     )
-    build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
+    from riffusion.cli import CliError
+    from riffusion.dataset.scores import Music21Missing
+
+    try:
+        build_dataset(out, config, overwrite=overwrite, log=lambda m: print(m, file=sys.stderr))
+    except Music21Missing as exc:  # music21 is the optional 'data' extra
+        raise CliError(str(exc)) from None
 
 
 def dataset_merge(*, inputs: list[str], out: str, overwrite: bool = False) -> None:

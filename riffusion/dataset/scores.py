@@ -160,8 +160,25 @@ class ScoreJob:
     percussion: bool = False
 
 
+#: What to install for the ``scores`` source.
+MUSIC21_MISSING = "the 'scores' source needs music21 and its corpus: pip install -e '.[data]'"
+
+
+class Music21Missing(ModuleNotFoundError):
+    """music21 is not installed: the message is :data:`MUSIC21_MISSING`."""
+
+
+def _music21():
+    """The ``music21`` module. Raises :class:`Music21Missing` when it is absent."""
+    try:
+        import music21
+    except ModuleNotFoundError:
+        raise Music21Missing(MUSIC21_MISSING) from None
+    return music21
+
+
 def corpus_root() -> Path:
-    import music21
+    music21 = _music21()
 
     return Path(music21.__file__).parent / "corpus"
 
@@ -280,6 +297,7 @@ def load_window(job: ScoreJob, *, root: T.Optional[Path] = None) -> ScoreWindow:
     ValueError
         If the piece has no full bar or no pitched notes.
     """
+    _music21()
     from music21 import converter, meter, stream
 
     root = root or corpus_root()
