@@ -33,6 +33,13 @@ MIN_BPM, MAX_BPM = 30.0, 300.0
 #: Metres a grid accepts (beats per bar).
 MAX_BEATS_PER_BAR = 16
 
+def onset_strength(pixels: np.ndarray) -> float:
+    """How busy a clip sounds: the mean of :func:`onset_envelope` over its columns, in grey levels per
+    column (0-255 images). Held notes give little (rendered sustained pads: median 2.2), drum parts much
+    (median 4.8); images are peak-normalised, so the level of the recording does not enter."""
+    return float(onset_envelope(pixels).mean())
+
+
 #: How much later than the sound's onsets the peaks of :func:`onset_envelope` fall, in seconds, taken out
 #: of estimated grids so that they are in the audio's time like the exact ones. Measured on rendered MIDI
 #: with exact beat grids: the beat contrast peaks at a lag of 0-10 ms (the STFT frames are centred).

@@ -419,3 +419,44 @@ def test_caption_variants_describe_the_whole_clip():
     picks = [pick_caption(variants, random.Random(i)) for i in range(50)]
     assert picks == [pick_caption(variants, random.Random(i)) for i in range(50)]
     assert variants[0] in picks and len(set(picks)) > 3
+
+
+def test_texture_words_say_how_busy_the_clip_sounds():
+    from riffusion.dataset.captions import TEXTURE_WORDS, caption_variants, texture_words
+
+    assert texture_words(1.0) == "sustained, long notes" and texture_words(3.0) == "" and texture_words(5.0) == "busy percussive"
+    bounds = [bound for bound, _ in TEXTURE_WORDS]
+    assert bounds == sorted(bounds) and bounds[-1] == float("inf")
+    pad = {"text": "solo sustained string ensemble chords, 80 bpm, C major", "instruments": ["string ensemble"],
+           "tempo_bpm": 80, "source": "part", "onset_strength": 1.2}
+    assert {"sustained, long notes string ensemble", "moderate sustained, long notes music"} <= set(caption_variants(pad))
+    groove = {"text": "funk, 110 bpm", "instruments": ["slap bass", "clavinet", "drums"], "tempo_bpm": 110,
+              "source": "mma", "onset_strength": 5.0}
+    assert "busy percussive slap bass and drums" in caption_variants(groove)
+    middling = caption_variants({**groove, "onset_strength": 3.0})
+    assert not any("busy" in v or "sustained" in v for v in middling)
+    assert caption_variants({**groove, "onset_strength": None}) == middling  # not measured: no texture words
+
+
+def test_training_images_get_their_onset_strength(tmp_path):
+    """Datasets built before the builder recorded ``onset_strength`` get it measured on loading."""
+    import json as _json
+
+    from riffusion.rhythm import onset_strength
+    from riffusion.training.data import SpectrogramImages
+
+    folder = tmp_path / "ds"
+    (folder / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(2):
+        pixels = rng.integers(0, 256, size=(SMALL_PARAMS.num_frequencies, SMALL_IMAGE_WIDTH), dtype=np.uint8)
+        Image.fromarray(pixels).convert("RGB").save(folder / "images" / f"{i}.png")
+        rows.append({"file_name": f"images/{i}.png", "text": f"clip {i}"})
+    rows[1]["onset_strength"] = 9.5  # recorded at build time: kept
+    (folder / "metadata.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    (folder / "dataset.json").write_text(_json.dumps({"spectrogram_params": SMALL_PARAMS.to_dict()}))
+    data = SpectrogramImages(folder, width=SMALL_IMAGE_WIDTH, height=SMALL_PARAMS.num_frequencies, params=SMALL_PARAMS)
+    expected = onset_strength(np.asarray(Image.open(folder / "images" / "0.png").getchannel("R"), np.float32))
+    assert data.rows[0]["onset_strength"] == pytest.approx(expected, abs=1e-3)
+    assert data.rows[1]["onset_strength"] == 9.5

@@ -155,3 +155,13 @@ def test_onsets_of_real_audio_fall_on_its_beats_in_the_formats_image():
     for start in beat_columns[:-1]:
         window = envelope[int(start) - 5: int(start) + 20]
         assert abs(int(start) - 5 + int(np.argmax(window)) - start) <= 1.5
+
+
+def test_onset_strength_is_higher_for_struck_than_for_held_sound():
+    from riffusion.rhythm import onset_strength
+
+    held = np.full((64, 256), 60.0)
+    assert onset_strength(held) == 0.0
+    assert onset_strength(click_image(120, 0.1)) > 5 * onset_strength(held - np.linspace(0, 20, 256)[None, :])  # a slow swell
+    with pytest.raises(ValueError, match="height, width"):
+        onset_strength(np.zeros(10))

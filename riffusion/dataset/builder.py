@@ -143,6 +143,7 @@ def build_dataset(
     from riffusion.dataset import render
     from riffusion.image import save_image
     from riffusion.image import image_from_waveform
+    from riffusion.rhythm import onset_strength
 
     out_dir = Path(out_dir)
     unknown = [s for s in config.sources if s not in SOURCE_KINDS]
@@ -201,6 +202,7 @@ def build_dataset(
                         "author": src.author,
                         "license": src.license,
                         "attribution": src.attribution,
+                        "onset_strength": round(onset_strength(np.asarray(image.getchannel("R"), np.float32)), 3),
                         **facts,
                     }
                 )

@@ -15,6 +15,17 @@ import typing as T
 
 from riffusion.dataset.features import REGISTER_WORDS, tempo_word
 
+#: (upper bound of :func:`riffusion.rhythm.onset_strength`, words) for how busy a clip sounds, checked in
+#: order (the middle band gets none). Chosen on data/ds-small-v5's rendered parts: medians 1.65 for solo
+#: melodies, 2.2 for held chords, 4.8 for drum parts (10th percentile 3.3); MMA grooves and recordings 3.3.
+TEXTURE_WORDS = ((1.8, "sustained, long notes"), (4.2, ""), (float("inf"), "busy percussive"))
+
+
+def texture_words(strength: float) -> str:
+    """Words for how busy a clip sounds ("sustained, long notes", "busy percussive" or ""), from its
+    :func:`riffusion.rhythm.onset_strength`."""
+    return next(words for bound, words in TEXTURE_WORDS if strength < bound)
+
 
 def _join(words: T.Sequence[str]) -> str:
     words = [w for w in words if w]
@@ -27,8 +38,8 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
     """The full caption first, then short variants derived from the row's facts (deduplicated, ordered).
 
     Uses ``text`` and, when present, ``instruments``, ``families``, ``tempo_bpm`` (or
-    ``measured_tempo_bpm``, preferred), ``key``, ``brightness`` and ``source``. Rows with only a caption
-    (a user's folder) give just that caption.
+    ``measured_tempo_bpm``, preferred), ``key``, ``brightness``, ``onset_strength`` (how busy it sounds:
+    :func:`texture_words`) and ``source``. Rows with only a caption (a user's folder) give just that caption.
     """
     text = str(row["text"]).strip()
     out = [text]
@@ -59,6 +70,12 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
             out.append(f"{register} {_join(instruments)}")
             if len(melodic) == 1:
                 out.append(f"{register} solo {melodic[0]}")
+    texture = texture_words(float(row["onset_strength"])) if row.get("onset_strength") is not None else ""
+    if texture:  # measured on the clip's image: grounds "held", "long notes", "busy", "percussive"
+        named = _join(melodic[:2] if texture.startswith("sustained")
+                      else melodic[:1] + (["drums"] if "drums" in instruments else []))
+        out.append(f"{texture} {named}".strip() if named else texture)
+        out.append(f"{speed} {texture} music".strip())
     if source in ("mma", "part", "scores") or source.startswith("debian"):
         out.append(f"{speed} {style}".strip())
         if row.get("key"):

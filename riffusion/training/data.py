@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from riffusion.dataset.builder import load_metadata
+from riffusion.rhythm import onset_strength
 from riffusion.spectrogram_params import SpectrogramParams
 
 
@@ -61,6 +62,11 @@ class SpectrogramImages:
         if resized:
             log(f"resized {resized} of {len(rows)} images to the model's {width}x{height}")
         self.pixels = torch.from_numpy(pixels)
+        # how busy each clip sounds, for caption variants' texture words; measured here for datasets built
+        # before the builder recorded it
+        for i, row in enumerate(rows):
+            if row.get("onset_strength") is None:
+                row["onset_strength"] = round(onset_strength(pixels[i, 0]), 3)
         self.captions = [str(row["text"]) for row in rows]
         self.rows = rows
         self.description = description
