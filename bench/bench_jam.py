@@ -19,6 +19,7 @@ The prompts were chosen before any model was measured with them, and none is a t
     python bench/bench_jam.py                                   # the shipped default model
     python bench/bench_jam.py --model riffusion-small-v1 --model riffusion-small-v2 --seeds 5
     python bench/bench_jam.py --model riffusion-small-v1 --denoising 1.0   # override the jam's setting
+    python bench/bench_jam.py --reference data/ds-small-v5      # the statistics between real rendered clips
 """
 
 from __future__ import annotations
@@ -66,6 +67,54 @@ RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat p
                     "a rock band with drums and electric guitar")
 LOOPS = ("og_beat", "waltz")
 CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
+
+
+#: (statistic, lower kind, higher kind, caption rules) for ``--reference``: rendered clips of a built dataset
+#: that differ the way a steering pair should, to show how far the statistic moves between real clips of
+#: the two kinds once they pass through the model's spectrogram format (the most a model could reach).
+#: A rule is (source, text must contain, instruments must equal or None).
+REFERENCE_KINDS = (
+    ("centroid", ("solo low melodies and bass lines", [("part", "solo low ", None), ("part", " line,", None)]),
+     ("solo high melodies", [("part", "solo high ", None)])),
+    ("flux", ("solo sustained chords", [("part", "solo sustained ", None)]),
+     ("drum parts", [("part", "drums playing", ["drums"])])),
+)
+
+
+def reference(data_dir: str, *, ratio: float, pairs: int = 60, seed: int = 0) -> list[tuple[str, str, float, float]]:
+    """(statistic, "low kind < high kind", share of random clip pairs moved >= ``ratio``, median ratio)."""
+    import json
+    import random
+
+    from riffusion.image import waveform_from_image
+
+    rows = [json.loads(line) for line in (Path(data_dir) / "metadata.jsonl").read_text().splitlines() if line]
+
+    def matches(row, rules) -> bool:
+        return any(row.get("source") == source and text in row["text"]
+                   and (instruments is None or row.get("instruments") == instruments)
+                   for source, text, instruments in rules)
+
+    def statistic(row, name: str) -> float:
+        image = Image.open(Path(data_dir) / row["file_name"])
+        params = params_from_image(image, warn=False)
+        waveform = waveform_from_image(image, params)
+        return (features.spectral_centroid(waveform, params.sample_rate) if name == "centroid"
+                else features.spectral_flux(waveform, params.sample_rate))
+
+    rng = random.Random(seed)
+    out = []
+    for name, (low_name, low_rules), (high_name, high_rules) in REFERENCE_KINDS:
+        low = [r for r in rows if matches(r, low_rules)]
+        high = [r for r in rows if matches(r, high_rules)]
+        if not low or not high:
+            raise SystemExit(f"--reference {data_dir}: no clips of {low_name!r} or {high_name!r} (a built dataset "
+                             "with rendered parts is needed)")
+        ratios = [statistic(rng.choice(high), name) / max(statistic(rng.choice(low), name), 1e-9)
+                  for _ in range(pairs)]
+        out.append((name, f"{low_name} < {high_name}", float(np.mean([r >= ratio for r in ratios])),
+                    float(np.median(ratios))))
+    return out
 
 
 class Server:
@@ -191,10 +240,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead of the server's recommendation (which depends on the machine's load)")
     parser.add_argument("--tuning", action="store_true",
                         help="the tuning prompts and seeds (for choosing settings) instead of the measured ones")
+    parser.add_argument("--reference", metavar="DATA",
+                        help="also print how far the statistics move between rendered clips of a built dataset "
+                             "(sustained chords vs drum parts, low vs high parts) through the model's format")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.ratio <= 1 or (args.denoising is not None and not 0 <= args.denoising <= 1):
         parser.error("need --seeds >= 1, --ratio > 1 and --denoising in [0, 1]")
-    models = args.model or [None]
+    models = args.model or ([] if args.reference else [None])  # --reference alone measures no model
     rows = []
     for model in models:
         if model is None:
@@ -205,8 +257,19 @@ def main(argv: list[str] | None = None) -> int:
                             guidance=args.guidance, steps=args.steps, tuning=args.tuning))
     pairs, rhythmic = (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS) if args.tuning else (STEERING_PAIRS, RHYTHMIC_PROMPTS)
     cases = len(pairs) * args.seeds
-    print(f"\nsteering: {cases} (pair, seed) cases per loop, moved >= {args.ratio}x the right way; beat: "
-          f"{len(rhythmic) * args.seeds} rhythmic clips per loop clearly on the loop's beat")
+    if rows:
+        print_rows(rows, cases=cases, rhythmic=len(rhythmic) * args.seeds, ratio=args.ratio)
+    if args.reference:
+        print(f"\nreference: rendered clips of {args.reference} through the spectrogram format, 60 random pairs "
+              f"each: share moved >= {args.ratio}x, median ratio")
+        for name, kinds, share, median in reference(args.reference, ratio=args.ratio):
+            print(f"  {share:4.0%} {median:5.2f}  {name}: {kinds}")
+    return 0
+
+
+def print_rows(rows: list[dict], *, cases: int, rhythmic: int, ratio: float) -> None:
+    print(f"\nsteering: {cases} (pair, seed) cases per loop, moved >= {ratio}x the right way; beat: "
+          f"{rhythmic} rhythmic clips per loop clearly on the loop's beat")
     print(f"{'model':28} {'denoise':>7} {'steps':>5} {'guide':>5} {'steer 4/4':>9} {'steer 3/4':>9} {'median x':>8} "
           f"{'beat 4/4':>8} {'beat 3/4':>8} {'contrast':>8} {'strict 4/4':>10} {'strict 3/4':>10} {'RTF':>6}")
     for row in rows:
@@ -215,10 +278,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['beat']['waltz']:8.0%} {row['median_contrast']:8.2f} {row['beat_strict']['og_beat']:10.0%} "
               f"{row['beat_strict']['waltz']:10.0%} {row['rtf']:6.3f}")
     for row in rows:
-        print(f"\n{row['model']}: share of cases moved >= {args.ratio}x, median ratio, per pair (both loops)")
+        print(f"\n{row['model']}: share of cases moved >= {ratio}x, median ratio, per pair (both loops)")
         for pair, (share, median) in row["by_pair"].items():
             print(f"  {share:4.0%} {median:5.2f}  {pair}")
-    return 0
 
 
 if __name__ == "__main__":
