@@ -43,6 +43,9 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     assert min(ratios) >= 1.0 and smooth["worst_max_over_mean"] == max(ratios)
     assert smooth["max_over_mean"] == pytest.approx(sum(ratios) / 3)
     assert smooth["mean_step_db"] == pytest.approx(sum(s["mean_step_db"] for s in smooth["sweeps"]) / 3)
+    # the jam's own transitions: a prompt reached at the current seed, a seed step at one prompt
+    assert smooth["jam_prompt_change_max_over_mean"] >= 1.0 and smooth["jam_seed_step_max_over_mean"] >= 1.0
+    assert "the jam's prompt changes: max/mean" in result.stderr and "the jam's seed steps" in result.stderr
     assert "steering tempo_bpm" in result.stderr
     # the two tempo rows measure the same prompts' audio (generated once): only the octave choice differs
     tempo, by_rate, pace = report["steering"][3:]

@@ -12,7 +12,9 @@
   successive images along an alpha sweep, for three sweeps between unrelated prompts, over the model's
   first seed loop at the model's own jam denoising (``default_denoising``, what the jam sends); reported per sweep
   and averaged: the mean step and the largest step over the mean (1.0 is perfectly even), with the worst
-  sweep's ratio beside the average.
+  sweep's ratio beside the average. Those sweeps change prompt and seed at once; the jam never does, so the
+  same sweeps are also measured as the jam makes its transitions (a prompt reached at the current seed; a
+  seed step at one prompt): ``jam_prompt_change_max_over_mean`` and ``jam_seed_step_max_over_mean``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     # 3. Interpolation smoothness along alpha sweeps at the model's own jam denoising (img2img from the
     #    model's first seed image when it has one, following that loop's rhythm where the model takes one, as
     #    the jam does). One sweep's largest step is mostly chance (where along alpha the model happens
-    #    to switch), so several sweeps are measured and summarised; the first is also reported on its own.
+    #    to switch), so several sweeps are measured and summarised.
     from PIL import Image
 
     from riffusion.image import spectrogram_from_image
@@ -131,8 +133,8 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
         init = Image.open(pipe.path / "seed_images" / "og_beat.png").convert("RGB")
     alphas = np.linspace(0, 1, 11)
     denoising = pipe.default_denoising if init is not None else 1.0
-    sweeps = []
-    for start_prompt, start_seed, end_prompt, end_seed in INTERPOLATION_SWEEPS:
+
+    def sweep(start_prompt: str, start_seed: int, end_prompt: str, end_seed: int) -> dict[str, T.Any]:
         start = PromptInput(prompt=start_prompt, seed=start_seed, denoising=denoising, guidance=guidance)
         end = PromptInput(prompt=end_prompt, seed=end_seed, denoising=denoising, guidance=guidance)
         images = pipe.riffuse_batch([(InferenceInput(start=start, end=end, alpha=float(a), num_inference_steps=steps),
@@ -140,18 +142,29 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
         mels = [20 * np.log10(spectrogram_from_image(im, power=params.power_for_image, max_value=1.0) + 1e-5)
                 for im in images]
         diffs = [float(np.mean(np.abs(b - a))) for a, b in zip(mels, mels[1:])]
-        sweeps.append({"start": start_prompt, "end": end_prompt, "step_db": diffs, "mean_step_db": float(np.mean(diffs)),
-                       "max_over_mean": float(np.max(diffs) / max(np.mean(diffs), 1e-9)),
-                       "endpoint_distance_db": float(np.mean(np.abs(mels[-1] - mels[0])))})
-    ratios = [sweep["max_over_mean"] for sweep in sweeps]
+        return {"start": start_prompt, "end": end_prompt, "start_seed": start_seed, "end_seed": end_seed,
+                "step_db": diffs, "mean_step_db": float(np.mean(diffs)),
+                "max_over_mean": float(np.max(diffs) / max(np.mean(diffs), 1e-9)),
+                "endpoint_distance_db": float(np.mean(np.abs(mels[-1] - mels[0])))}
+
+    sweeps = [sweep(*ends) for ends in INTERPOLATION_SWEEPS]
+    ratios = [s["max_over_mean"] for s in sweeps]
     smooth = {"alphas": [round(float(a), 2) for a in alphas], "sweeps": sweeps,
-              "mean_step_db": float(np.mean([sweep["mean_step_db"] for sweep in sweeps])),
+              "mean_step_db": float(np.mean([s["mean_step_db"] for s in sweeps])),
               "max_over_mean": float(np.mean(ratios)), "worst_max_over_mean": float(np.max(ratios)),
-              "endpoint_distance_db": float(np.mean([sweep["endpoint_distance_db"] for sweep in sweeps])),
+              "endpoint_distance_db": float(np.mean([s["endpoint_distance_db"] for s in sweeps])),
               "img2img_seed": "og_beat" if init is not None else None, "denoising": denoising}
     log(f"interpolation over {len(sweeps)} sweeps: mean step {smooth['mean_step_db']:.2f} dB, max/mean "
         f"{smooth['max_over_mean']:.2f} (worst {smooth['worst_max_over_mean']:.2f}; "
         f"{', '.join(f'{r:.2f}' for r in ratios)}), endpoints {smooth['endpoint_distance_db']:.2f} dB apart")
+    # The jam never changes prompt and seed at once (riffusion/web/sequence.js): a typed prompt is reached at
+    # the current seed, and a prompt left alone walks from one seed to the next. The same sweeps in those
+    # two shapes are what a listener hears.
+    for name, shape in (("prompt_change", lambda sp, ss, ep, es: (sp, ss, ep, ss)),
+                        ("seed_step", lambda sp, ss, ep, es: (sp, ss, sp, ss + 1))):
+        ratios = [sweep(*shape(*ends))["max_over_mean"] for ends in INTERPOLATION_SWEEPS]
+        smooth[f"jam_{name}_max_over_mean"] = float(np.mean(ratios))
+        log(f"the jam's {name.replace('_', ' ')}s: max/mean {np.mean(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})")
     return {"model": model, "steps": steps, "guidance": guidance, "phase": phase, "threads": torch.get_num_threads(),
             "rtf": {"median_s": statistics.median(times), "clip_s": duration, "rtf": rtf, "runs_s": times},
             "steering": steering, "interpolation": smooth}
