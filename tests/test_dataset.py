@@ -436,6 +436,7 @@ def test_texture_words_say_how_busy_the_clip_sounds():
     middling = caption_variants({**groove, "onset_strength": 3.0})
     assert not any("busy" in v or "sustained" in v for v in middling)
     assert caption_variants({**groove, "onset_strength": None}) == middling  # not measured: no texture words
+    assert caption_variants({"text": "my own loop", "source": "user", "onset_strength": 1.0}) == ["my own loop"]
 
 
 def test_training_images_get_their_onset_strength(tmp_path):

@@ -70,8 +70,10 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
             out.append(f"{register} {_join(instruments)}")
             if len(melodic) == 1:
                 out.append(f"{register} solo {melodic[0]}")
-    texture = texture_words(float(row["onset_strength"])) if row.get("onset_strength") is not None else ""
-    if texture:  # measured on the clip's image: grounds "held", "long notes", "busy", "percussive"
+    # A user's captions are theirs: their clips get no words of ours.
+    measured = row.get("onset_strength") is not None and source != "user"
+    texture = texture_words(float(row["onset_strength"])) if measured else ""
+    if texture:  # measured on the clip's image: grounds "sustained", "long notes", "busy", "percussive"
         named = _join(melodic[:2] if texture.startswith("sustained")
                       else melodic[:1] + (["drums"] if "drums" in instruments else []))
         out.append(f"{texture} {named}".strip() if named else texture)
