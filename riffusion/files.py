@@ -1,9 +1,11 @@
-"""Atomic file output: readers never see a half-written file, a failed write leaves nothing behind."""
+"""Atomic file and folder output: readers never see a half-written file or folder, a failed write leaves
+nothing behind."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -35,3 +37,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh, empty ``<name>.partial`` folder beside ``path``; on success it replaces ``path``, on
+    error it is deleted.
+
+    An existing ``path`` stays readable until the end of the block (copy what should be kept from it
+    there) and is moved aside to ``<name>.old`` for the swap, so at no moment is neither folder in place
+    under one of the two names.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if not path.exists():
+        partial.rename(path)
+        return
+    old = path.with_name(path.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    path.rename(old)
+    partial.rename(path)
+    shutil.rmtree(old)
+
+
+def keep_beside(source: Path, target: Path, names: tuple[str, ...]) -> None:
+    """Copy the files or folders ``names`` from ``source`` into ``target`` where ``source`` has them and
+    ``target`` does not (a model card or seed images kept when a model folder is written anew)."""
+    for name in names:
+        if (source / name).exists() and not (target / name).exists():
+            if (source / name).is_dir():
+                shutil.copytree(source / name, target / name)
+            else:
+                shutil.copy2(source / name, target / name)

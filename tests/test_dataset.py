@@ -318,7 +318,7 @@ def test_seed_loops_of_several_metres_render_into_a_model_folder(tmp_path):
     assert {r["beats_per_bar"] for r in rows} >= {3, 4, 6}
     tempos = [r["tempo_bpm"] for r in rows]
     assert min(tempos) <= 75 and max(tempos) >= 170
-    assert not (model / "seed_images" / "old.png").exists() and not (model / "seed_images.tmp").exists()
+    assert not (model / "seed_images" / "old.png").exists() and not (model / "seed_images.partial").exists()
     for row in rows:  # whole bars across the clip
         clip_s = SMALL_PARAMS.num_samples(256) / SMALL_PARAMS.sample_rate
         assert row["bars"] * row["beats_per_bar"] * 60 / row["tempo_bpm"] == pytest.approx(clip_s, rel=1e-3)

@@ -156,23 +156,18 @@ def dataset_table(*, dataset: str) -> None:
 
 def dataset_seeds(*, model: str) -> None:
     """Render the seed loops into ``model``/seed_images (written beside it, then renamed into place)."""
-    import shutil
     import sys
     from pathlib import Path
 
     from riffusion.dataset import resolve_params
     from riffusion.dataset.seeds import render_seed_images
+    from riffusion.files import atomic_folder
 
     folder = Path(model)
     if not (folder / "spectrogram_params.json").is_file():
         raise FileNotFoundError(f"{model!r} is not a model folder (no spectrogram_params.json)")
     params, width = resolve_params(str(folder))
-    tmp = folder / "seed_images.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    rows = render_seed_images(tmp, params=params, width=width)
     target = folder / "seed_images"
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    with atomic_folder(target) as tmp:
+        rows = render_seed_images(tmp, params=params, width=width)
     print(f"wrote {len(rows)} seed loops to {target}", file=sys.stderr)

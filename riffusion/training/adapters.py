@@ -210,7 +210,6 @@ class StableDiffusionAdapter(ModelAdapter):
 
     def export(self, out_dir: Path, model, *, fp16: bool) -> None:
         import copy
-        import shutil
 
         unet = copy.deepcopy(model).cpu()
         if self.lora_rank:
@@ -218,30 +217,21 @@ class StableDiffusionAdapter(ModelAdapter):
 
             lora_state = get_peft_model_state_dict(unet)
             unet = _merge_lora(unet)
-        out_dir = Path(out_dir)
-        tmp = out_dir.with_name(out_dir.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        original = self.pipe.unet
-        try:
-            self.pipe.unet = unet.half() if fp16 else unet
-            self.pipe.save_pretrained(tmp)
-        finally:
-            self.pipe.unet = original
-        if self.lora_rank:
-            from safetensors.torch import save_file
+        from riffusion.files import atomic_folder
 
-            save_file({k: v.contiguous() for k, v in lora_state.items()}, str(tmp / "lora_unet.safetensors"))
-        (tmp / "spectrogram_params.json").write_text(
-            json.dumps({**self.params.to_dict(), "image_width": self.width}, indent=2) + "\n")
-        old = out_dir.with_name(out_dir.name + ".old")
-        if out_dir.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old.exists():
-            shutil.rmtree(old)
+        with atomic_folder(out_dir) as tmp:
+            original = self.pipe.unet
+            try:
+                self.pipe.unet = unet.half() if fp16 else unet
+                self.pipe.save_pretrained(tmp)
+            finally:
+                self.pipe.unet = original
+            if self.lora_rank:
+                from safetensors.torch import save_file
+
+                save_file({k: v.contiguous() for k, v in lora_state.items()}, str(tmp / "lora_unet.safetensors"))
+            (tmp / "spectrogram_params.json").write_text(
+                json.dumps({**self.params.to_dict(), "image_width": self.width}, indent=2) + "\n")
 
     @torch.no_grad()
     def sample(self, model, prompts, *, seed, steps):

@@ -38,6 +38,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
     model's defaults in ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
+    from riffusion.files import atomic_folder
     from riffusion.small import SmallModelConfig, SmallRiffusionPipeline
     from riffusion.training.figures import loss_curve, spectrogram_grid
 
@@ -54,22 +55,16 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
     source = run_dir / "model"
     if not (source / "riffusion_model.json").is_file():
         raise FileNotFoundError(f"{str(source)!r} holds no exported riffusion-small model")
-    tmp = target.with_name(target.name + ".publish-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(source, tmp)
-    if target.exists():
+    with atomic_folder(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
         for keep in ("README.md", "seed_images"):
             if (target / keep).exists():  # the package's own card and seeds win over the run's
                 if (tmp / keep).is_dir():
                     shutil.rmtree(tmp / keep)
                 (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
-    if overrides:
-        config = {**json.loads((tmp / "riffusion_model.json").read_text()), **overrides}
-        (tmp / "riffusion_model.json").write_text(json.dumps(config, indent=2) + "\n")
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+        if overrides:
+            config = {**json.loads((tmp / "riffusion_model.json").read_text()), **overrides}
+            (tmp / "riffusion_model.json").write_text(json.dumps(config, indent=2) + "\n")
 
     figures = target / "figures"
     figures.mkdir(exist_ok=True)
