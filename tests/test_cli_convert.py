@@ -38,15 +38,28 @@ def test_audio_to_image_print_exif_image_to_audio(tmp_path, song):
     assert rate == 44100 and waveform.shape[1] > 44100 * 10
 
 
+def _relative_db(a, b):
+    """RMS of ``a - b`` relative to ``a``'s, in dB."""
+    return 20 * np.log10(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(a**2)) + 1e-12)
+
+
 def test_image_to_audio_is_repeatable_with_a_seed(tmp_path, song):
+    """The same seed gives the same audio; another seed, other audio.
+
+    "The same" is within -40 dB, not bit for bit: Griffin-Lim with momentum amplifies a last-bit difference
+    in a float32 step (a change of 1e-7 in the magnitude moves the waveform by about -84 dB RMS), and a
+    fresh process on a busy host has once produced such a difference (-46 dB peak), while another seed
+    moves it by about +2 dB. Sixteen-bit output rounding is far below both bounds.
+    """
     image = tmp_path / "spec.png"
     assert run_cli("audio-to-image", "--audio", song, "--image", image, "--device", "cpu").returncode == 0
     outs = []
-    for name in ("a.wav", "b.wav"):
-        assert run_cli("image-to-audio", "--image", image, "--audio", tmp_path / name, "--seed", "7",
+    for name, seed in (("a.wav", 7), ("b.wav", 7), ("c.wav", 8)):
+        assert run_cli("image-to-audio", "--image", image, "--audio", tmp_path / name, "--seed", str(seed),
                        "--phase", "griffin-lim", "--device", "cpu").returncode == 0
         outs.append(read_audio(tmp_path / name)[0])
-    np.testing.assert_array_equal(*outs)
+    assert _relative_db(outs[0], outs[1]) < -40
+    assert _relative_db(outs[0], outs[2]) > -10
 
 
 def test_image_to_audio_phase_iterations(tmp_path, song):
