@@ -83,6 +83,12 @@ class SpectrogramPipeline(T.Protocol):
         servers report this count with every response)."""
         ...
 
+    def unet_evaluations(self, num_inference_steps: int, denoising: float) -> int:
+        """How many UNet calls (each one guided batch) a clip from a seed image at ``denoising`` runs when
+        ``num_inference_steps`` are asked for: what a clip's time grows with (img2img runs only the last part
+        of the schedule)."""
+        ...
+
     def riffuse(self, inputs: "InferenceInput", init_image: T.Optional["Image.Image"] = None,
                 mask_image: T.Optional["Image.Image"] = None, use_reweighting: bool = True) -> "Image.Image":
         """One clip's spectrogram image: ``inputs.start`` -> ``inputs.end`` at ``inputs.alpha``."""

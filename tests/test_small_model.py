@@ -282,6 +282,15 @@ def _unet_batches(pipe, call):
     return seen, result
 
 
+@pytest.mark.parametrize("denoising", [0.1, 0.5, 0.75, 1.0])
+@pytest.mark.parametrize("steps", [1, 4, 50])
+def test_unet_evaluations_count_the_calls_a_clip_makes(pipe, denoising, steps):
+    seen, _ = _unet_batches(pipe, lambda: pipe.riffuse(inputs(denoising=denoising, steps=steps), seed_image()))
+    assert pipe.unet_evaluations(steps, denoising) == len(seen) >= 1  # 50 runs the model's 4
+    with pytest.raises(ValueError, match="denoising"):
+        pipe.unet_evaluations(steps, 1.5)
+
+
 def test_guidance_min_timestep_guides_only_the_noisy_steps(pipe):
     # 4 trailing steps from noise: timesteps 999, 749, 499, 249
     try:

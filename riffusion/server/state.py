@@ -140,29 +140,39 @@ class ServerState:
         """Run the whole path and measure it, with few steps; set the steps the web app should use.
 
         One untimed clip at the fewest steps that denoise (caches, kernels), then two timed clips
-        :data:`WARMUP_EXTRA_STEPS` steps apart: their difference is the cost of a step, the rest the cost
-        of a clip's fixed work (text, VAE, phase reconstruction). The web app's steps are the most (up to
-        the model's default) whose extrapolated time fits :data:`PLAYBACK_SHARE` of a clip's duration, and
-        never fewer than :attr:`min_steps`; when even those do not fit, :attr:`keeps_up` is False and a
-        warning is logged.
+        :data:`WARMUP_EXTRA_STEPS` steps apart. A clip's time grows with its UNet evaluations, not with the
+        steps asked for (img2img at the model's denoising runs only the last part of the schedule:
+        :meth:`~riffusion.protocols.SpectrogramPipeline.unet_evaluations`), so the two clips' difference
+        over their difference in evaluations is the cost of one evaluation, and the rest the cost of a
+        clip's fixed work (text, VAE, phase reconstruction). The web app's steps are the most (up to the
+        model's default) whose evaluations fit :data:`PLAYBACK_SHARE` of a clip's duration, never fewer than
+        :attr:`min_steps`; when even those do not fit, :attr:`keeps_up` is False and a warning is logged.
         """
+        denoising = float(self.info.denoising)
+
+        def evaluations(steps: int) -> int:
+            return int(self.pipeline.unet_evaluations(steps, denoising))
+
         low = self.min_steps
         high = low + WARMUP_EXTRA_STEPS
         self._timed_clip(low)
         low_s, duration_s = self._timed_clip(low)
         high_s, _ = self._timed_clip(high)
-        per_step = (high_s - low_s) / WARMUP_EXTRA_STEPS
-        if per_step <= 0:  # timing noise larger than a step's cost: count the whole clip as steps
-            per_step = high_s / high
-        fixed_s = max(low_s - low * per_step, 0.0)
+        low_e, high_e = evaluations(low), evaluations(high)
+        per_eval = (high_s - low_s) / (high_e - low_e) if high_e > low_e else 0.0
+        if per_eval <= 0:  # timing noise larger than an evaluation's cost, or no extra one: count all as evaluations
+            per_eval = high_s / max(high_e, 1)
+        fixed_s = max(low_s - low_e * per_eval, 0.0)
         budget_s = PLAYBACK_SHARE * duration_s
         if self.settings.num_inference_steps is None:
-            fitting = int((budget_s - fixed_s) // per_step) if budget_s > fixed_s else 0
-            self.web_steps = max(self.min_steps, min(self.default_steps, fitting))
-        self.seconds_per_clip = fixed_s + self.web_steps * per_step
+            fitting = [steps for steps in range(self.min_steps, max(self.default_steps, self.min_steps) + 1)
+                       if fixed_s + evaluations(steps) * per_eval <= budget_s]
+            self.web_steps = max(fitting, default=self.min_steps)
+        self.seconds_per_clip = fixed_s + evaluations(self.web_steps) * per_eval
         self.keeps_up = self.seconds_per_clip <= budget_s
-        log.info("warm-up: %.3f s per step and %.2f s per clip besides; the web app will ask for %d steps "
-                 "(%.2f s for a %.2f s clip)", per_step, fixed_s, self.web_steps, self.seconds_per_clip, duration_s)
+        log.info("warm-up: %.3f s per UNet evaluation and %.2f s per clip besides; the web app will ask for %d steps "
+                 "(%d evaluations, %.2f s for a %.2f s clip)", per_eval, fixed_s, self.web_steps,
+                 evaluations(self.web_steps), self.seconds_per_clip, duration_s)
         if not self.keeps_up:
             log.warning("this machine cannot keep up with playback on %s: %d steps (the fewest that denoise at "
                         "%g) take about %.0f s per %.2f s clip; the jam will fall behind (a GPU keeps up)",

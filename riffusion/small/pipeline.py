@@ -128,6 +128,19 @@ class SmallRiffusionPipeline:
         """The fewest steps that still denoise at ``denoising``: 1 (this model runs at least one UNet step)."""
         return 1
 
+    def unet_evaluations(self, num_inference_steps: int, denoising: float) -> int:
+        """UNet calls of one clip from a seed image: the last ``denoising ** config.denoising_gamma`` share of
+        the steps it runs (:meth:`effective_num_inference_steps`), at least one.
+
+        Raises
+        ------
+        ValueError
+            If ``denoising`` is outside [0, 1] or the step count outside the accepted range.
+        """
+        check_generation(denoising=denoising)
+        steps = self.effective_num_inference_steps(num_inference_steps)
+        return steps - _first_step(steps, float(denoising) ** self.config.denoising_gamma)
+
     def _uses_autocast(self) -> bool:
         return self._device.type == "cpu" and self.config.cpu_bf16 and self.dtype == torch.float32 and cpu_has_bf16()
 
@@ -326,7 +339,7 @@ class SmallRiffusionPipeline:
         scheduler = make_inference_scheduler(self.scheduler_config, self.config.sampler)
         scheduler.set_timesteps(steps, device=device)
         timesteps = scheduler.timesteps
-        t_start = min(max(int(round(steps * (1 - strength))), 0), steps - 1) if strength < 1.0 else 0
+        t_start = _first_step(steps, strength)
         timesteps = timesteps[t_start:]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(t_start)
@@ -411,3 +424,8 @@ class SmallRiffusionPipeline:
             inputs = dataclasses.replace(inputs, rhythm=rhythm)
         return self.riffuse(inputs, init_image if denoising < 1.0 else None)
 
+
+def _first_step(steps: int, strength: float) -> int:
+    """Where img2img at ``strength`` enters a schedule of ``steps``: the last ``strength`` share runs (at least
+    one step; all of them at strength 1)."""
+    return min(max(int(round(steps * (1 - strength))), 0), steps - 1) if strength < 1.0 else 0

@@ -60,8 +60,9 @@ def test_warm_up_recommends_steps_that_denoise_and_keep_up(tiny_pipeline):
 
 
 def test_a_machine_that_cannot_keep_up_is_said_so(in_process_server, tiny_pipeline, caplog):
-    # A UNet evaluation of 2 s: even the fewest steps that denoise (2 at 0.75) take longer than a clip plays.
-    hook = tiny_pipeline.unet.register_forward_pre_hook(lambda module, args: time.sleep(2.0))
+    # A UNet evaluation of 4 s: even the fewest steps that denoise (2 at 0.75: one evaluation) take longer than
+    # the 3.6 s a 5.1 s clip may take.
+    hook = tiny_pipeline.unet.register_forward_pre_hook(lambda module, args: time.sleep(4.0))
     try:
         with caplog.at_level("WARNING", logger="riffusion.server"), in_process_server(
                 warmup=True, num_inference_steps=None) as server:
@@ -70,6 +71,9 @@ def test_a_machine_that_cannot_keep_up_is_said_so(in_process_server, tiny_pipeli
         hook.remove()
     assert defaults["keeps_up"] is False and defaults["num_inference_steps"] == 2
     assert defaults["seconds_per_clip"] > 0.7 * defaults["duration_s"]
+    # the estimate counts UNet evaluations (one here), not steps (two, which would say 8 s)
+    assert tiny_pipeline.unet_evaluations(2, 0.75) == 1
+    assert 4.0 <= defaults["seconds_per_clip"] < 7.0
     assert "cannot keep up" in caplog.text
 
 
