@@ -46,7 +46,7 @@ async def run_clip(request: Request, state: ServerState, inputs: InferenceInput)
     except GenerationFailed as exc:
         raise ApiError(500, str(exc)) from None
     except JobCancelled as exc:
-        raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
+        raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     finally:
         if not future.done():
             job.left_because = left_because

@@ -36,7 +36,12 @@ class QueueFull(Exception):
 
 
 class JobCancelled(Exception):
-    """Every client waiting for the job went away (or timed out) before its clip was made."""
+    """The job was dropped before its clip was made (its clients left, the server stopped, the model's
+    replicas pushed back); a client still waiting may retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 1):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclasses.dataclass(eq=False)

@@ -232,3 +232,13 @@ def test_soak_many_clients(server_process, server_url):
     last = max(k for t, k in samples if t >= 2 * duration / 3)
     cached_kib = health["cache"]["bytes"] / 1024
     assert last - middle < 64 * 1024 + cached_kib, (round(middle / 1024), round(last / 1024), health["cache"])
+
+
+def test_a_dropped_job_says_when_to_retry():
+    """A job dropped before its clip was made carries the wait its 503 sends as Retry-After: 1 s unless the
+    backend knows better (Ray's back-pressure: the ingress's estimate from its queue and replicas)."""
+    from riffusion.server.worker import JobCancelled
+
+    assert JobCancelled("the server is shutting down").retry_after_s == 1
+    busy = JobCancelled("the model replicas are busy; retry in 7 s", 7)
+    assert busy.retry_after_s == 7 and str(busy) == "the model replicas are busy; retry in 7 s"

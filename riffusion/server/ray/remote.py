@@ -150,7 +150,9 @@ class RemoteWorker:
             replica, clip = await response
         except BackPressureError:
             self._counts["rejected"] += 1
-            job.future.set_exception(JobCancelled("the model replicas are busy; retry shortly"))
+            retry_after_s = self.retry_after_s()
+            job.future.set_exception(JobCancelled(f"the model replicas are busy; retry in {retry_after_s} s",
+                                                  retry_after_s))
         except (RequestCancelledError, asyncio.CancelledError):
             self._counts["dropped"] += 1
             job.future.set_exception(JobCancelled("the client went away"))
