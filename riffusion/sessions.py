@@ -7,7 +7,9 @@ in ``docs/sessions.md`` and ``riffusion/web/session.schema.json``. :func:`parse_
 into a :class:`Session`; :func:`render_session` makes every clip again through
 :func:`riffusion.generation.generate_clips` (the server's own path from a request to a clip) and lays the
 clips out as the jam's player did: back to back, each overlapping the next by an equal-power crossfade,
-with the bars the jam looped while a clip was late.
+with the bars the jam looped while a clip was late. Its two halves are public for a caller that makes
+the clips its own way (the server queues each as a job of its own): :func:`session_requests` and
+:func:`join_session`.
 """
 
 from __future__ import annotations
@@ -399,12 +401,41 @@ def render_session(
     progress : callable, optional
         Called with the number of clips finished after each batch.
     """
-    from riffusion.defaults import check_generation
     from riffusion.generation import check_phase, generate_clips
+
+    requests = session_requests(session, pipeline, num_inference_steps=num_inference_steps)
+    phase = check_phase(phase if phase is not None else session.phase or "default")
+    clips = generate_clips(pipeline, requests, phase=phase, batch_size=batch_size, progress=progress)
+    return join_session(session, clips, loops=loops)
+
+
+def session_requests(
+    session: Session, pipeline: "SpectrogramPipeline", *, num_inference_steps: T.Optional[int] = None
+) -> list["InferenceInput"]:
+    """The requests that make ``session``'s clips again on ``pipeline``, checked before any is made.
+
+    Parameters
+    ----------
+    session : Session
+    pipeline : SpectrogramPipeline
+    num_inference_steps : int, optional
+        Every clip with this many steps instead of the recorded ones.
+
+    Returns
+    -------
+    list of InferenceInput, one per clip in session order
+
+    Raises
+    ------
+    SessionError
+        Naming the clip whose rhythm, seed loop or mask this pipeline cannot use.
+    ValueError
+        For a step count outside the accepted range.
+    """
+    from riffusion.defaults import check_generation
     from riffusion.seed_images import find_seed_image
 
     check_generation(num_inference_steps=num_inference_steps)
-    phase = check_phase(phase if phase is not None else session.phase or "default")
     requests = [clip.inputs for clip in session.clips]
     if num_inference_steps is not None:
         requests = [dataclasses.replace(r, num_inference_steps=int(num_inference_steps)) for r in requests]
@@ -422,8 +453,30 @@ def render_session(
                 hint = (" (a loop uploaded to the jam's server is kept there only; it cannot be rendered offline)"
                         if image_id.startswith("upload-") else "")
                 raise SessionError(f"clips[{i}].request.{field}: {exc}{hint}") from None
-    clips = generate_clips(pipeline, requests, phase=phase, batch_size=batch_size, progress=progress)
-    rate = pipeline.spectrogram_params.sample_rate
+    return requests
+
+
+def join_session(session: Session, clips: T.Sequence["Clip"], *, loops: bool = True) -> RenderedSession:
+    """Join clips made from :func:`session_requests` as the jam played them: gapless, crossfaded, with
+    the bars it looped while a clip was late (``loops``).
+
+    Parameters
+    ----------
+    session : Session
+    clips : sequence of Clip, one per session clip, in order, all at one sample rate
+    loops : bool, keyword-only
+
+    Raises
+    ------
+    ValueError
+        When the clips do not match the session's in number or sample rate.
+    """
+    if len(clips) != len(session.clips):
+        raise ValueError(f"the session has {len(session.clips)} clips, got {len(clips)}")
+    rates = {clip.sample_rate for clip in clips}
+    if len(rates) != 1:
+        raise ValueError(f"the clips must share one sample rate, got {sorted(rates)}")
+    rate = rates.pop()
     fade = int(round(session.crossfade_s * rate))
     lengths = [clip.waveform.shape[-1] for clip in clips]
     bars = [_bar_samples(played, clip, rate) for played, clip in zip(session.clips, clips)]
@@ -431,7 +484,7 @@ def render_session(
     pieces = session_schedule(lengths, bars, repeats, fade=fade)
     waveform = mix_schedule([clip.waveform for clip in clips], pieces, fade=fade)
     starts = tuple(p.at / rate for i, p in enumerate(pieces) if i == 0 or pieces[i - 1].clip != p.clip)
-    return RenderedSession(waveform=waveform, sample_rate=rate, starts_s=starts, clips=clips)
+    return RenderedSession(waveform=waveform, sample_rate=rate, starts_s=starts, clips=list(clips))
 
 
 def _bar_samples(played: SessionClip, clip: "Clip", rate: int) -> int:

@@ -211,3 +211,12 @@ def test_replica_options_need_a_count_or_autoscaling():
         replica_options(ServerSettings(device="cpu"), replicas=0)
     with pytest.raises(ValueError, match="either replicas"):
         replica_options(ServerSettings(device="cpu"), replicas=2, autoscaling={})
+
+
+def test_a_session_renders_on_the_replicas(ray_url):
+    from server.test_render import session
+
+    response = httpx.post(f"{ray_url}/api/v1/render", json={"session": session(2), "audio_format": "wav"}, timeout=240)
+    assert response.status_code == 200, response.text[:300]
+    body = response.json()
+    assert body["clips"] == 2 and len(body["starts_s"]) == 2 and body["audio"].startswith("data:audio/wav;base64,")

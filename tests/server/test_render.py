@@ -102,3 +102,30 @@ def test_bad_bodies(server):
     assert error["loc"] == ["body", "session"]
     assert "JSON" in detail(httpx.post(f"{server}/api/v1/render", content=b"{", timeout=30), 400)
     assert detail(httpx.post(f"{server}/api/v1/render", content=b"x" * (3 * 16 * 1024 + 1), timeout=30), 413)
+
+
+def test_a_jam_clip_asked_during_a_render_is_not_kept_waiting_for_all_its_clips(in_process_server, tiny_pipeline):
+    """Each of a render's clips is a job of its own in the model's queue: a jam listener's clip asked while
+    the render runs is made between two of its clips, not after the last."""
+    import concurrent.futures
+    import time
+
+    from .conftest import clip_body
+
+    finished = {}
+    hook = tiny_pipeline.unet.register_forward_pre_hook(lambda module, args: time.sleep(0.5))
+    try:
+        with in_process_server(max_render_clips=4) as running, concurrent.futures.ThreadPoolExecutor(2) as pool:
+            def timed(name, path, body):
+                response = httpx.post(f"{running.url}{path}", json=body, timeout=120)
+                finished[name] = time.monotonic()
+                return response
+
+            render = pool.submit(timed, "render", "/api/v1/render", {"session": session(4)})
+            time.sleep(1.0)  # the render's first clip is being made
+            jam = pool.submit(timed, "jam", "/api/v1/generate", clip_body(seed=77))
+            assert jam.result().status_code == 200 and render.result().status_code == 200, render.result().text
+    finally:
+        hook.remove()
+    assert render.result().json()["clips"] == 4
+    assert finished["jam"] < finished["render"]

@@ -222,19 +222,16 @@ async def render(request: Request, state: StateDep):
     made again on this server's model and phase method and joined as the jam played it: gapless, with its
     crossfades and the bars it looped while a clip was late. ``num_inference_steps`` re-renders every clip
     with more steps. At most ``max_render_clips`` clips (64 by default) and ``max_render_s`` seconds of
-    audio; the render waits in the model's queue like a clip, holds the model for all its clips, and
-    stops after the clip it is making when the client goes away or times out. The answer's ``audio`` is a data URL; ``starts_s`` says where each clip begins."""
+    audio; each clip waits in the model's queue as a request of its own (so jam listeners' clips go between
+    them), and no more are queued once the client goes away or times out. The answer's ``audio`` is a data
+    URL; ``starts_s`` says where each clip begins."""
     from riffusion.audio import encode_audio
-    from riffusion.cancellation import CancelToken
     from riffusion.server.body import parse_json_body
     from riffusion.server.clips import AUDIO_MEDIA, _data_url, run_clip
     from riffusion.server.errors import field_error
     from riffusion.server.schemas import RenderBody
-    from riffusion.server.worker import ModelWorker
-    from riffusion.sessions import SessionError, parse_session
+    from riffusion.sessions import SessionError, join_session, parse_session, session_requests
 
-    if not isinstance(state.worker, ModelWorker):  # the task runs on this process's model thread
-        raise ApiError(501, "rendering runs on the in-process model worker; this server uses another backend")
     limits = state.settings
     body = await parse_json_body(request, RenderBody, limits.max_render_clips * 16 * 1024)
     try:
@@ -254,15 +251,14 @@ async def render(request: Request, state: StateDep):
         if body.num_inference_steps is None and clip.inputs.num_inference_steps > limits.max_inference_steps:
             raise _session_error(SessionError(f"clips[{i}].request.num_inference_steps: this server allows at most "
                                               f"{limits.max_inference_steps} steps"), "less_than_equal")
-    stop = CancelToken()  # once nobody waits for the render, it stops after the clip it is making
-    task = functools.partial(_render_on_model, session, stop, num_inference_steps=body.num_inference_steps,
-                             phase=state.phase)
     try:
-        rendered = await run_clip(request, state, task)  # on the model's thread, queued like a clip
-    finally:
-        stop.cancel("the client went away or timed out")
-    if isinstance(rendered, SessionError):
-        raise _session_error(rendered)
+        requests = session_requests(session, state.pipeline, num_inference_steps=body.num_inference_steps)
+    except SessionError as exc:
+        raise _session_error(exc) from None
+    # Each clip waits in the model's queue as a job of its own, one at a time: jam listeners' clips go
+    # between them, and once the client goes away or times out nothing more is queued.
+    clips = [await run_clip(request, state, inputs) for inputs in requests]
+    rendered = await anyio.to_thread.run_sync(join_session, session, clips)
     data = await anyio.to_thread.run_sync(encode_audio, rendered.waveform, rendered.sample_rate, body.audio_format)
     steps = body.num_inference_steps
     return {
@@ -280,18 +276,6 @@ def _stop_between_clips(stop, done: int) -> None:
     from riffusion.cancellation import raise_if_cancelled
 
     raise_if_cancelled(stop, steps_done=done)
-
-
-def _render_on_model(session, stop, pipeline, **options):
-    """:func:`riffusion.sessions.render_session` on the model's thread, stopped (Cancelled) after the clip
-    it is making once ``stop`` is set; a SessionError (a clip's loop or rhythm that this model lacks) comes
-    back as the result, for a 422 naming the clip, not the worker's 500."""
-    from riffusion.sessions import SessionError, render_session
-
-    try:
-        return render_session(session, pipeline, progress=functools.partial(_stop_between_clips, stop), **options)
-    except SessionError as exc:
-        return exc
 
 
 def _session_error(exc: Exception, error_type: str = "session") -> ApiError:
