@@ -223,103 +223,179 @@ def continue_audio(
     ValueError
         Naming the value, for empty or non-finite audio, seconds out of range, a bad schedule or option.
     """
-    from riffusion.audio import match_channels, resample
-
-    schedule = PromptSchedule.of(prompt)
-    x = _check_audio(waveform, sample_rate)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_SECONDS:
-        raise ValueError(f"seconds must be a number in (0, {MAX_SECONDS:g}], got {seconds!r}")
-    if not 0.0 < denoising <= 1.0:
-        raise ValueError(f"denoising must be in (0, 1], got {denoising!r}")
-    if not 0.0 < context < 1.0:
-        raise ValueError(f"context must be in (0, 1), got {context!r}")
-    if not 0.0 <= crossfade_s <= 1.0:
-        raise ValueError(f"crossfade_s must be in [0, 1] seconds, got {crossfade_s!r}")
-    if x.shape[-1] < crossfade_s * sample_rate:
-        raise ValueError(f"the input lasts {x.shape[-1] / sample_rate:.3f} s, shorter than the {crossfade_s:g} s crossfade")
-    phase = check_phase(phase)
-
-    params = pipeline.spectrogram_params
-    rate, hop = params.sample_rate, params.hop_length
-    width = pipeline.image_size[0]
-    multiple = int(pipeline.width_multiple)
-    keep = min(width - multiple, max(multiple, int(round(width * context / multiple)) * multiple))
-    if keep < 2 or keep >= width:
-        raise ValueError(f"context {context} leaves no room to keep or add columns in a {width}-column clip")
-    steps = pipeline.default_num_inference_steps if num_inference_steps is None else num_inference_steps
-    check_generation(num_inference_steps=steps)
-    if steps < pipeline.min_num_inference_steps(denoising):
-        raise ValueError(f"num_inference_steps={steps} is too few at denoising {denoising:g} for {pipeline.model_id}: "
-                         f"use at least {pipeline.min_num_inference_steps(denoising)}")
-    guidance = pipeline.default_guidance if guidance is None else float(guidance)
-    fade = int(round(crossfade_s * rate))
-    # Later junctions stay clear of the previous clip's last columns, where phase reconstruction is weakest.
-    margin = min(4 * hop, (keep - 1) * hop // 4)
-    if fade + margin >= (keep - 1) * hop // 2:
-        raise ValueError(f"crossfade_s {crossfade_s:g} is too long for the {(keep - 1) * hop / rate:.2f} s of context "
-                         f"this model keeps per clip")
-
-    mono = match_channels(resample(x, sample_rate, rate), params.num_channels)
-    end = mono.shape[-1]
-    grid = _grid_of(mono, pipeline, bpm=bpm, beats_per_bar=beats_per_bar)
-    converter = converter_for(pipeline, phase)
-
-    # Clip k's column j sounds at model-rate sample a_k + j * hop; its context ends at t_k = a_k + ctx.
-    ctx = (keep - 1) * hop
-    new_per_clip = (width - keep) * hop
-    need = int(math.ceil(seconds * rate)) + fade + 2 * hop
-    num_clips = max(1, int(math.ceil(need / new_per_clip)))
-    start = end - ctx
-    segment = mono[:, max(start, 0) : end]
-    if start < 0:  # an input shorter than the context: silence before it
-        segment = np.pad(segment, ((0, 0), (-start, 0)))
-    context_pixels = _pixels(converter.image_from_waveform(segment, rate))[:, -keep:]
-    previous = segment  # the audio the next clip continues, over its context columns
-    stream: T.Optional[np.ndarray] = None
-    junctions, prompts = [], []
-    for k in range(num_clips):
-        t = end + k * new_per_clip  # the end of clip k's context
-        text = schedule.prompt_at((t - end) / rate)
-        end_input = PromptInput(prompt=text, seed=int(seed) + k, negative_prompt=negative_prompt, denoising=denoising,
-                                guidance=guidance)
-        clip_grid = None
-        if grid is not None and pipeline.has_rhythm_input:
-            clip_grid = grid.shifted((t - ctx) / rate)
-        inputs = InferenceInput(start=end_input, end=end_input, alpha=0.0, num_inference_steps=steps,
-                                seed_image_id=None, rhythm=clip_grid)
-        image, audio = _outpaint(pipeline, converter, inputs, context_pixels, grid, seed=int(seed) + k)
-        # level: the clip's rendering of its context as loud as the audio it continues there
-        gain = _rms(previous[:, margin : ctx - margin]) / max(_rms(audio[:, margin : ctx - margin]), 1e-9)
-        audio = audio * float(np.clip(gain, 0.05, 20.0))
-        if stream is None:
-            stream = audio[:, ctx - fade :]  # starts where the input's crossfade starts
-        else:
-            cut = stream.shape[-1] - margin  # the stream ends at t; end it `margin` earlier
-            stream = concatenate([stream[:, :cut], audio[:, ctx - margin - fade :]], rate, crossfade_s=fade / rate)
-        junctions.append(t)
-        prompts.append(text)
-        previous = audio[:, audio.shape[-1] - ctx :]
-        context_pixels = _pixels(image)[:, -keep:]
+    run = ContinuationRun(pipeline, waveform, sample_rate, prompt=prompt, seconds=seconds, seed=seed,
+                          negative_prompt=negative_prompt, num_inference_steps=num_inference_steps, guidance=guidance,
+                          denoising=denoising, context=context, crossfade_s=crossfade_s, bpm=bpm,
+                          beats_per_bar=beats_per_bar, phase=phase)
+    while not run.done:
+        run.step(pipeline)
         if progress is not None:
             progress(1)
+    return run.result()
 
-    assert stream is not None
-    new = match_channels(resample(np.clip(stream, -1.0, 1.0), rate, sample_rate), x.shape[0])
-    out = concatenate([x, new], sample_rate, crossfade_s=fade / rate)
-    total = x.shape[-1] + int(round(seconds * sample_rate))
-    out = out[:, :total]
-    if out.shape[-1] < total:  # rounding of the resampler: at most a few samples
-        out = np.pad(out, ((0, 0), (0, total - out.shape[-1])))
-    origin = x.shape[-1] / sample_rate  # the input's end, in output seconds
-    kept = [k for k, t in enumerate(junctions) if (t - end) / rate < seconds]
-    times = [origin + (junctions[k] - end) / rate for k in kept]
-    return Continuation(
-        waveform=np.ascontiguousarray(out, dtype=np.float32), sample_rate=int(sample_rate), input_samples=x.shape[-1],
-        junctions_s=tuple(times),
-        crossfades_s=tuple((t - (fade + (margin if k else 0)) / rate, t - (margin if k else 0) / rate)
-                           for k, t in zip(kept, times)),
-        prompts=tuple(prompts[k] for k in kept), grid=grid,
-    )
+
+class ContinuationRun:
+    """A continuation made one clip at a time, for a caller that schedules the clips itself (the server
+    queues each as a request of its own, so other listeners' clips are made between them).
+
+    The constructor checks every argument and analyses the input (beat grid, the first clip's context);
+    :meth:`step` makes the next clip; :meth:`result` joins them once :attr:`done`. The arguments are
+    :func:`continue_audio`'s (which drives one), with the same errors.
+    """
+
+    def __init__(
+        self,
+        pipeline: SpectrogramPipeline,
+        waveform: np.ndarray,
+        sample_rate: int,
+        *,
+        prompt: T.Union[str, PromptSchedule],
+        seconds: float,
+        seed: int = 42,
+        negative_prompt: T.Optional[str] = None,
+        num_inference_steps: T.Optional[int] = None,
+        guidance: T.Optional[float] = None,
+        denoising: float = DEFAULT_DENOISING,
+        context: float = 0.5,
+        crossfade_s: float = DEFAULT_CROSSFADE_S,
+        bpm: T.Optional[float] = None,
+        beats_per_bar: T.Optional[int] = None,
+        phase: str = "default",
+    ) -> None:
+        from riffusion.audio import match_channels, resample
+
+        schedule = PromptSchedule.of(prompt)
+        x = _check_audio(waveform, sample_rate)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(f"seconds must be a number in (0, {MAX_SECONDS:g}], got {seconds!r}")
+        if not 0.0 < denoising <= 1.0:
+            raise ValueError(f"denoising must be in (0, 1], got {denoising!r}")
+        if not 0.0 < context < 1.0:
+            raise ValueError(f"context must be in (0, 1), got {context!r}")
+        if not 0.0 <= crossfade_s <= 1.0:
+            raise ValueError(f"crossfade_s must be in [0, 1] seconds, got {crossfade_s!r}")
+        if x.shape[-1] < crossfade_s * sample_rate:
+            raise ValueError(f"the input lasts {x.shape[-1] / sample_rate:.3f} s, shorter than the {crossfade_s:g} s crossfade")
+        phase = check_phase(phase)
+
+        params = pipeline.spectrogram_params
+        rate, hop = params.sample_rate, params.hop_length
+        width = pipeline.image_size[0]
+        multiple = int(pipeline.width_multiple)
+        keep = min(width - multiple, max(multiple, int(round(width * context / multiple)) * multiple))
+        if keep < 2 or keep >= width:
+            raise ValueError(f"context {context} leaves no room to keep or add columns in a {width}-column clip")
+        steps = pipeline.default_num_inference_steps if num_inference_steps is None else num_inference_steps
+        check_generation(num_inference_steps=steps)
+        if steps < pipeline.min_num_inference_steps(denoising):
+            raise ValueError(f"num_inference_steps={steps} is too few at denoising {denoising:g} for {pipeline.model_id}: "
+                             f"use at least {pipeline.min_num_inference_steps(denoising)}")
+        guidance = pipeline.default_guidance if guidance is None else float(guidance)
+        fade = int(round(crossfade_s * rate))
+        # Later junctions stay clear of the previous clip's last columns, where phase reconstruction is weakest.
+        margin = min(4 * hop, (keep - 1) * hop // 4)
+        if fade + margin >= (keep - 1) * hop // 2:
+            raise ValueError(f"crossfade_s {crossfade_s:g} is too long for the {(keep - 1) * hop / rate:.2f} s of context "
+                             f"this model keeps per clip")
+
+        mono = match_channels(resample(x, sample_rate, rate), params.num_channels)
+        end = mono.shape[-1]
+        self.grid = _grid_of(mono, pipeline, bpm=bpm, beats_per_bar=beats_per_bar)
+        self._converter = converter_for(pipeline, phase)
+
+        # Clip k's column j sounds at model-rate sample a_k + j * hop; its context ends at t_k = a_k + ctx.
+        ctx = (keep - 1) * hop
+        new_per_clip = (width - keep) * hop
+        need = int(math.ceil(seconds * rate)) + fade + 2 * hop
+        #: Clips this continuation makes.
+        self.num_clips = max(1, int(math.ceil(need / new_per_clip)))
+        start = end - ctx
+        segment = mono[:, max(start, 0) : end]
+        if start < 0:  # an input shorter than the context: silence before it
+            segment = np.pad(segment, ((0, 0), (-start, 0)))
+        self._context_pixels = _pixels(self._converter.image_from_waveform(segment, rate))[:, -keep:]
+        self._previous = segment  # the audio the next clip continues, over its context columns
+        self._stream: T.Optional[np.ndarray] = None
+        self._junctions: list[int] = []
+        self._prompts: list[str] = []
+        self._x, self._sample_rate, self._seconds = x, int(sample_rate), float(seconds)
+        self._schedule, self._seed, self._negative_prompt = schedule, int(seed), negative_prompt
+        self._steps, self._guidance, self._denoising = steps, guidance, denoising
+        self._rate, self._end, self._ctx, self._new_per_clip = rate, end, ctx, new_per_clip
+        self._keep, self._fade, self._margin = keep, fade, margin
+
+    @property
+    def done(self) -> bool:
+        """Whether every clip is made."""
+        return len(self._junctions) >= self.num_clips
+
+    def step(self, pipeline: SpectrogramPipeline) -> int:
+        """Make the next clip on ``pipeline`` (the one the run was planned with) and return how many are made.
+
+        Raises
+        ------
+        RuntimeError
+            When every clip is already made.
+        """
+        if self.done:
+            raise RuntimeError(f"all {self.num_clips} clips of this continuation are made")
+        k = len(self._junctions)
+        rate, ctx, fade, margin = self._rate, self._ctx, self._fade, self._margin
+        t = self._end + k * self._new_per_clip  # the end of clip k's context
+        text = self._schedule.prompt_at((t - self._end) / rate)
+        end_input = PromptInput(prompt=text, seed=self._seed + k, negative_prompt=self._negative_prompt,
+                                denoising=self._denoising, guidance=self._guidance)
+        clip_grid = None
+        if self.grid is not None and pipeline.has_rhythm_input:
+            clip_grid = self.grid.shifted((t - ctx) / rate)
+        inputs = InferenceInput(start=end_input, end=end_input, alpha=0.0, num_inference_steps=self._steps,
+                                seed_image_id=None, rhythm=clip_grid)
+        image, audio = _outpaint(pipeline, self._converter, inputs, self._context_pixels, self.grid, seed=self._seed + k)
+        # level: the clip's rendering of its context as loud as the audio it continues there
+        gain = _rms(self._previous[:, margin : ctx - margin]) / max(_rms(audio[:, margin : ctx - margin]), 1e-9)
+        audio = audio * float(np.clip(gain, 0.05, 20.0))
+        if self._stream is None:
+            self._stream = audio[:, ctx - fade :]  # starts where the input's crossfade starts
+        else:
+            cut = self._stream.shape[-1] - margin  # the stream ends at t; end it `margin` earlier
+            self._stream = concatenate([self._stream[:, :cut], audio[:, ctx - margin - fade :]], rate,
+                                       crossfade_s=fade / rate)
+        self._junctions.append(t)
+        self._prompts.append(text)
+        self._previous = audio[:, audio.shape[-1] - ctx :]
+        self._context_pixels = _pixels(image)[:, -self._keep :]
+        return len(self._junctions)
+
+    def result(self) -> Continuation:
+        """The input followed by the continuation, once :attr:`done`.
+
+        Raises
+        ------
+        RuntimeError
+            When clips are still to be made.
+        """
+        from riffusion.audio import match_channels, resample
+
+        if not self.done:
+            raise RuntimeError(f"{self.num_clips - len(self._junctions)} of {self.num_clips} clips are still to be made")
+        x, sample_rate, rate, end, fade = self._x, self._sample_rate, self._rate, self._end, self._fade
+        new = match_channels(resample(np.clip(self._stream, -1.0, 1.0), rate, sample_rate), x.shape[0])
+        out = concatenate([x, new], sample_rate, crossfade_s=fade / rate)
+        total = x.shape[-1] + int(round(self._seconds * sample_rate))
+        out = out[:, :total]
+        if out.shape[-1] < total:  # rounding of the resampler: at most a few samples
+            out = np.pad(out, ((0, 0), (0, total - out.shape[-1])))
+        origin = x.shape[-1] / sample_rate  # the input's end, in output seconds
+        kept = [k for k, t in enumerate(self._junctions) if (t - end) / rate < self._seconds]
+        times = [origin + (self._junctions[k] - end) / rate for k in kept]
+        margin = self._margin
+        return Continuation(
+            waveform=np.ascontiguousarray(out, dtype=np.float32), sample_rate=sample_rate, input_samples=x.shape[-1],
+            junctions_s=tuple(times),
+            crossfades_s=tuple((t - (fade + (margin if k else 0)) / rate, t - (margin if k else 0) / rate)
+                               for k, t in zip(kept, times)),
+            prompts=tuple(self._prompts[k] for k in kept), grid=self.grid,
+        )
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

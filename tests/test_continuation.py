@@ -8,6 +8,7 @@ import soundfile as sf
 from riffusion.continuation import (
     DEFAULT_CROSSFADE_S,
     Continuation,
+    ContinuationRun,
     PromptSchedule,
     continue_audio,
     input_beat_grid,
@@ -61,6 +62,23 @@ def test_same_seed_same_audio_other_seed_other_audio(small):
     other = continue_audio(small, x, 22050, prompt="rock band", seconds=1.0, seed=8, phase=PHASE)
     np.testing.assert_array_equal(first.waveform, again.waveform)
     assert not np.array_equal(first.waveform, other.waveform)
+
+
+def test_a_run_made_clip_by_clip_is_continue_audio(small):
+    x = beat()
+    whole = continue_audio(small, x, 22050, prompt="0:rock band,2:jazz piano", seconds=4.0, seed=5, phase=PHASE)
+    run = ContinuationRun(small, x, 22050, prompt="0:rock band,2:jazz piano", seconds=4.0, seed=5, phase=PHASE)
+    with pytest.raises(RuntimeError, match=f"{run.num_clips} of {run.num_clips} clips are still to be made"):
+        run.result()
+    made = [run.step(small) for _ in range(run.num_clips)]
+    assert made == list(range(1, run.num_clips + 1)) and run.done and run.num_clips >= 2
+    with pytest.raises(RuntimeError, match=f"all {run.num_clips} clips of this continuation are made"):
+        run.step(small)
+    result = run.result()
+    np.testing.assert_array_equal(result.waveform, whole.waveform)
+    assert result.junctions_s == whole.junctions_s and result.prompts == whole.prompts
+    with pytest.raises(ValueError, match="seconds must be a number"):
+        ContinuationRun(small, x, 22050, prompt="rock", seconds=0)
 
 
 def test_keeps_the_input_rate_and_channels_and_follows_the_schedule(small):

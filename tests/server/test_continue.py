@@ -106,3 +106,31 @@ def test_documented_in_openapi(server):
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert {"audio", "prompt", "schedule", "seconds"} <= set(schema["properties"])
     assert "audio" in schema["required"] and "seconds" in schema["required"]
+
+
+def test_a_jam_clip_asked_during_a_continuation_is_made_between_its_clips(in_process_server, tiny_pipeline):
+    """Each clip of a continuation is a task of its own in the model's queue: a jam listener's clip asked
+    meanwhile is answered before the continuation's last clip, not after."""
+    import concurrent.futures
+    import time
+
+    from .conftest import clip_body
+
+    finished = {}
+    hook = tiny_pipeline.unet.register_forward_pre_hook(lambda module, args: time.sleep(0.2))
+    try:
+        with in_process_server() as running, concurrent.futures.ThreadPoolExecutor(2) as pool:
+            def timed(name, path, body):
+                response = httpx.post(f"{running.url}{path}", json=body, timeout=120)
+                finished[name] = time.monotonic()
+                return response
+
+            body = {"audio": encoded(1.0), "prompt": "jazz", "seconds": 12, "num_inference_steps": 4}
+            carry_on = pool.submit(timed, "continue", "/api/v1/continue", body)
+            time.sleep(1.5)  # the continuation's first clips are being made
+            jam = pool.submit(timed, "jam", "/api/v1/generate", clip_body(seed=78))
+            assert jam.result().status_code == 200 and carry_on.result().status_code == 200, carry_on.result().text
+    finally:
+        hook.remove()
+    assert len(carry_on.result().json()["junctions_s"]) >= 3
+    assert finished["jam"] < finished["continue"]

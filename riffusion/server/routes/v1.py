@@ -157,11 +157,10 @@ async def continue_audio(request: Request, state: StateDep):
     ``seconds`` (at most 60) of new music that carries on from its end, under ``prompt`` or a ``schedule``
     of prompts (``riffusion.continuation``). The answer's ``audio`` is a data URL at 44.1 kHz: the input
     unchanged but for its last crossfade, then the continuation; ``junctions_s`` says where each new clip
-    begins. The model works on one continuation at a time, in the queue with the clips."""
+    begins. Each new clip waits in the model's queue as a task of its own, so jam listeners' clips are made
+    between them; no more are queued once the client goes away or times out."""
     from riffusion.audio import encode_audio
-    from riffusion.cancellation import CancelToken
-    from riffusion.continuation import DEFAULT_CROSSFADE_S, DEFAULT_DENOISING
-    from riffusion.continuation import continue_audio as carry_on
+    from riffusion.continuation import DEFAULT_CROSSFADE_S, DEFAULT_DENOISING, ContinuationRun
     from riffusion.server.body import parse_json_body
     from riffusion.server.clips import AUDIO_MEDIA, _data_url, run_clip
     from riffusion.server.errors import field_error
@@ -190,16 +189,19 @@ async def continue_audio(request: Request, state: StateDep):
     if waveform.shape[-1] < 2 * DEFAULT_CROSSFADE_S * rate:
         raise field_error("audio", f"the audio lasts {waveform.shape[-1] / rate:.2f} s; continue at least "
                           f"{2 * DEFAULT_CROSSFADE_S:g} s", "audio")
-    stop = CancelToken()  # once nobody waits for the continuation, it stops after the clip it is making
-    task = functools.partial(carry_on, waveform=waveform, sample_rate=rate, prompt=body.prompt_schedule(),
+    plan = functools.partial(ContinuationRun, state.pipeline, waveform, rate, prompt=body.prompt_schedule(),
                              seconds=body.seconds, seed=body.seed, negative_prompt=body.negative_prompt,
                              num_inference_steps=steps, guidance=body.guidance, denoising=denoising, bpm=body.bpm,
-                             beats_per_bar=body.beats_per_bar, phase=state.phase,
-                             progress=functools.partial(_stop_between_clips, stop))
+                             beats_per_bar=body.beats_per_bar, phase=state.phase)
     try:
-        result = await run_clip(request, state, task)  # on the model's thread, queued like a clip
-    finally:
-        stop.cancel("the client went away or timed out")
+        run = await anyio.to_thread.run_sync(plan)
+    except ValueError as exc:
+        raise ApiError(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None
+    # Each clip waits in the model's queue as a task of its own, one at a time: jam listeners' clips go
+    # between them, and once the client goes away or times out nothing more is queued.
+    while not run.done:
+        await run_clip(request, state, functools.partial(run.step))
+    result = await anyio.to_thread.run_sync(run.result)
     data = await anyio.to_thread.run_sync(encode_audio, result.waveform, result.sample_rate, body.audio_format)
     return {
         "audio": _data_url(AUDIO_MEDIA[body.audio_format], data),
@@ -269,13 +271,6 @@ async def render(request: Request, state: StateDep):
         "phase": str(state.phase),
         "num_inference_steps": None if steps is None else state.pipeline.effective_num_inference_steps(steps),
     }
-
-
-def _stop_between_clips(stop, done: int) -> None:
-    """A long task's progress callback: raise Cancelled (ending the task) once ``stop`` is set."""
-    from riffusion.cancellation import raise_if_cancelled
-
-    raise_if_cancelled(stop, steps_done=done)
 
 
 def _session_error(exc: Exception, error_type: str = "session") -> ApiError:
