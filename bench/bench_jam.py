@@ -55,12 +55,20 @@ STEERING_PAIRS = (
     ("flux", "an ambient synth drone with long notes", "crisp snare and hi-hat rhythm"),
 )
 #: Prompts for choosing a model's settings (guidance, denoising, steps), kept apart from the measured ones
-#: above so that the figures are not tuned on (``--tuning``; seeds from 100).
+#: above so that the figures are not tuned on (``--tuning``; seeds from 100). Ten pairs: the first four
+#: alone (12 cases per loop at 3 seeds) picked settings whose gain did not carry over to the measured
+#: prompts; differences of less than about 20 points there are within the spread between pairs and seeds.
 TUNING_PAIRS = (
     ("centroid", "a low droning bassoon", "a high piccolo trill"),
     ("centroid", "a heavy bass synthesizer", "bright chiming bells"),
     ("flux", "a slow organ chord held", "a fast tabla rhythm"),
     ("flux", "a warm choir singing long notes", "rapid woodblock and shaker percussion"),
+    ("centroid", "a murky low synth bass line", "a glittering high harp melody"),
+    ("centroid", "a grumbling low trombone solo", "a shrill high tin whistle tune"),
+    ("centroid", "a deep baritone saxophone riff", "a bright xylophone melody"),
+    ("flux", "a long held accordion chord", "a rattling snare drum roll"),
+    ("flux", "a calm sustained violin note", "a fast conga and cowbell pattern"),
+    ("flux", "a gentle pad of sustained strings and choir", "clattering hand claps and tambourine"),
 )
 TUNING_RHYTHMIC_PROMPTS = ("a disco groove with bass and drums", "a folk dance on accordion")
 RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat piano boogie",
