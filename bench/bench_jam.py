@@ -71,9 +71,30 @@ TUNING_PAIRS = (
     ("flux", "a gentle pad of sustained strings and choir", "clattering hand claps and tambourine"),
 )
 TUNING_RHYTHMIC_PROMPTS = ("a disco groove with bass and drums", "a folk dance on accordion")
+#: A second measured set (``--prompts second``; seeds from 200), written before any model was measured with
+#: it, after the first had been used for several comparisons: ten pairs where the first set has five, so
+#: that a difference between two models is less a matter of which pairs were picked.
+SECOND_PAIRS = (
+    ("centroid", "a low moaning didgeridoo", "a high twinkling wind chime"),
+    ("centroid", "a deep bass clarinet melody", "a bright soprano recorder melody"),
+    ("centroid", "a low growling electric bass", "a high sparkling synth arpeggio"),
+    ("centroid", "a sombre low viola da gamba", "a brilliant high trumpet fanfare"),
+    ("centroid", "low rumbling taiko drums", "high pinging triangle and crotales"),
+    ("flux", "a sustained drone of bagpipes", "a rapid drum and bass breakbeat"),
+    ("flux", "a slow swelling synth pad", "a galloping bodhran rhythm"),
+    ("flux", "soft long organ tones", "sharp staccato pizzicato strings"),
+    ("flux", "a held harmonium chord", "a busy jazz drum solo"),
+    ("flux", "a floating ambient wash of sound", "a tight funk drum break with ghost notes"),
+)
+SECOND_RHYTHMIC_PROMPTS = ("a salsa band with piano and horns", "an electro house track with four on the floor kick",
+                           "a country two-step with banjo", "a reggae groove with bass and drums")
 RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat piano boogie",
                     "a rock band with drums and electric guitar")
 LOOPS = ("og_beat", "waltz")
+#: --prompts NAME: (steering pairs, rhythmic prompts, first seed)
+PROMPT_SETS = {"measured": (STEERING_PAIRS, RHYTHMIC_PROMPTS, 0),
+               "tuning": (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS, 100),
+               "second": (SECOND_PAIRS, SECOND_RHYTHMIC_PROMPTS, 200)}
 CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
 
 
@@ -184,9 +205,8 @@ def loop_grids(url: str) -> dict[str, BeatGrid]:
 
 
 def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, guidance: float | None = None,
-            steps: int | None = None, tuning: bool = False) -> dict:
-    pairs, rhythmic, first_seed = (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS, 100) if tuning else (
-        STEERING_PAIRS, RHYTHMIC_PROMPTS, 0)
+            steps: int | None = None, prompts: str = "measured") -> dict:
+    pairs, rhythmic, first_seed = PROMPT_SETS[prompts]
     server = Server(model)
     try:
         defaults = httpx.get(f"{server.url}/api/v1/defaults", timeout=30).json()
@@ -246,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=None, help="instead of the jam's default")
     parser.add_argument("--steps", type=int, default=None,
                         help="instead of the server's recommendation (which depends on the machine's load)")
-    parser.add_argument("--tuning", action="store_true",
-                        help="the tuning prompts and seeds (for choosing settings) instead of the measured ones")
+    parser.add_argument("--prompts", choices=sorted(PROMPT_SETS), default="measured",
+                        help="which prompts and seeds: the measured ones, the tuning ones (for choosing settings), "
+                             "or the second measured set")
+    parser.add_argument("--tuning", action="store_const", dest="prompts", const="tuning",
+                        help="the same as --prompts tuning")
     parser.add_argument("--reference", metavar="DATA",
                         help="also print how far the statistics move between rendered clips of a built dataset "
                              "(sustained chords vs drum parts, low vs high parts) through the model's format")
@@ -262,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
             model = DEFAULT_SMALL_MODEL
         rows.append(measure(model, seeds=args.seeds, ratio=args.ratio, denoising=args.denoising,
-                            guidance=args.guidance, steps=args.steps, tuning=args.tuning))
-    pairs, rhythmic = (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS) if args.tuning else (STEERING_PAIRS, RHYTHMIC_PROMPTS)
+                            guidance=args.guidance, steps=args.steps, prompts=args.prompts))
+    pairs, rhythmic, _ = PROMPT_SETS[args.prompts]
     cases = len(pairs) * args.seeds
     if rows:
         print_rows(rows, cases=cases, rhythmic=len(rhythmic) * args.seeds, ratio=args.ratio)
