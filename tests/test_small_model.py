@@ -476,6 +476,25 @@ def test_rhythm_guidance_scale_spans_prompt_only_and_joint_guidance(rhythm_pipe)
         config.rhythm_guidance, config.rhythm_guidance_scale, config.guidance_min_timestep = before
 
 
+def test_a_rhythm_scale_costs_nothing_when_no_clip_has_a_rhythm(rhythm_pipe):
+    """Without a beat grid the rhythm-only prediction would be the unconditional one: the step is the joint
+    form, made with the usual two predictions, and gives the same clip."""
+    config = rhythm_pipe.config
+    before = (config.rhythm_guidance_scale, config.guidance_min_timestep, config.cpu_parallel_guidance)
+    config.guidance_min_timestep, config.cpu_parallel_guidance = 0, False
+
+    def clip(scale):
+        config.rhythm_guidance_scale = scale
+        return _unet_batches(rhythm_pipe, lambda: pixels(
+            rhythm_pipe.text_to_image("drums", seed=4, guidance=5.0, num_inference_steps=3)))
+
+    try:
+        (joint_calls, joint), (scaled_calls, scaled) = clip(None), clip(3.0)
+        assert scaled_calls == joint_calls == [2, 2, 2] and np.array_equal(scaled, joint)
+    finally:
+        config.rhythm_guidance_scale, config.guidance_min_timestep, config.cpu_parallel_guidance = before
+
+
 def test_rhythm_guidance_scale_errors():
     for bad in (-1.0, 31.0, True, "3"):
         with pytest.raises(ValueError, match="rhythm_guidance_scale must be null or a number in \\[0, 30\\]"):

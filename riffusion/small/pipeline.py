@@ -304,6 +304,7 @@ class SmallRiffusionPipeline:
         # 1. Text conditioning: linear interpolation of the start and end prompts (or mixes); negative
         #    prompts (or "") for classifier-free guidance; guidance interpolated linearly.
         conds, unconds, guidance = [], [], []
+        any_rhythm = False  # whether some clip has a beat grid (none: the rhythm rows are all "no rhythm")
         noises, init, masks, rhythms = [], [], [], []
         for inputs, init_image, mask_image in items:
             a = float(inputs.alpha)
@@ -321,7 +322,9 @@ class SmallRiffusionPipeline:
             init.append(image_to_tensor(init_image, width=width, height=height)[None] if init_image is not None else None)
             masks.append(mask_tensor(mask_image, width, height, threshold=0.5) if mask_image is not None else None)
             if self.has_rhythm_input:
-                rhythms.append(self._rhythm(self.beat_grid(inputs, init_image), width))
+                grid = self.beat_grid(inputs, init_image)
+                any_rhythm = any_rhythm or grid is not None
+                rhythms.append(self._rhythm(grid, width))
         cond = torch.cat(unconds + conds).to(device, dtype)
         noise = torch.cat(noises).to(device)
         rhythm = torch.cat(rhythms).to(device, dtype) if rhythms else None
@@ -363,9 +366,11 @@ class SmallRiffusionPipeline:
         if rhythm is not None:
             uncond_rhythm = torch.zeros_like(rhythm) if self.config.rhythm_guidance else rhythm
         # A rhythm scale of its own (config.rhythm_guidance_scale) needs a third prediction, with the rhythm
-        # but no text, unless it equals one of the two joint forms.
+        # but no text, unless it equals one of the two joint forms, or no clip has a rhythm (then that
+        # prediction is the unconditional one and the step is the joint form).
         g_rhythm = self.config.rhythm_guidance_scale
-        if rhythm is None or not self.config.rhythm_guidance or g_rhythm is None or bool(torch.all(g == g_rhythm)):
+        if (rhythm is None or not any_rhythm or not self.config.rhythm_guidance or g_rhythm is None
+                or bool(torch.all(g == g_rhythm))):
             g_rhythm = None
         elif g_rhythm == 1.0:
             uncond_rhythm, g_rhythm = rhythm, None
