@@ -69,12 +69,21 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     shutil.rmtree(old)
 
 
-def keep_beside(source: Path, target: Path, names: tuple[str, ...]) -> None:
+def keep_beside(source: Path, target: Path, names: tuple[str, ...], *, replace: bool = False) -> None:
     """Copy the files or folders ``names`` from ``source`` into ``target`` where ``source`` has them and
-    ``target`` does not (a model card or seed images kept when a model folder is written anew)."""
+    ``target`` does not (a model card or seed images kept when a model folder is written anew); with
+    ``replace``, also where ``target`` has them (``source``'s win)."""
     for name in names:
-        if (source / name).exists() and not (target / name).exists():
-            if (source / name).is_dir():
-                shutil.copytree(source / name, target / name)
+        if not (source / name).exists():
+            continue
+        if (target / name).exists():
+            if not replace:
+                continue
+            if (target / name).is_dir():
+                shutil.rmtree(target / name)
             else:
-                shutil.copy2(source / name, target / name)
+                (target / name).unlink()
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target / name)
+        else:
+            shutil.copy2(source / name, target / name)

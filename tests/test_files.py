@@ -51,3 +51,17 @@ def test_keep_beside_never_overwrites_and_copies_folders(tmp_path):
     (target / "README.md").write_text("new card")
     keep_beside(source, target, ("README.md", "seed_images"))
     assert (target / "README.md").read_text() == "new card" and (target / "seed_images" / "x.png").exists()
+
+
+def test_keep_beside_with_replace_lets_the_source_win(tmp_path):
+    source, target = tmp_path / "s", tmp_path / "t"
+    (source / "seed_images").mkdir(parents=True)
+    (source / "seed_images" / "x.png").write_bytes(b"x")
+    (source / "README.md").write_text("package card")
+    (target / "seed_images").mkdir(parents=True)
+    (target / "seed_images" / "run.png").write_bytes(b"r")
+    (target / "README.md").write_text("run card")
+    keep_beside(source, target, ("README.md", "seed_images", "absent"), replace=True)
+    assert (target / "README.md").read_text() == "package card"
+    assert sorted(p.name for p in (target / "seed_images").iterdir()) == ["x.png"]
+    assert not (target / "absent").exists()

@@ -38,7 +38,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
     model's defaults in ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
-    from riffusion.files import atomic_folder
+    from riffusion.files import atomic_folder, keep_beside
     from riffusion.small import SmallModelConfig, SmallRiffusionPipeline
     from riffusion.training.figures import loss_curve, spectrogram_grid
 
@@ -57,11 +57,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
         raise FileNotFoundError(f"{str(source)!r} holds no exported riffusion-small model")
     with atomic_folder(target) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
-        for keep in ("README.md", "seed_images"):
-            if (target / keep).exists():  # the package's own card and seeds win over the run's
-                if (tmp / keep).is_dir():
-                    shutil.rmtree(tmp / keep)
-                (shutil.copytree if (target / keep).is_dir() else shutil.copy2)(target / keep, tmp / keep)
+        keep_beside(target, tmp, ("README.md", "seed_images"), replace=True)  # the package's card and seeds win
         if overrides:
             config = {**json.loads((tmp / "riffusion_model.json").read_text()), **overrides}
             (tmp / "riffusion_model.json").write_text(json.dumps(config, indent=2) + "\n")
