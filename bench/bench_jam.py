@@ -55,9 +55,8 @@ STEERING_PAIRS = (
     ("flux", "an ambient synth drone with long notes", "crisp snare and hi-hat rhythm"),
 )
 #: Prompts for choosing a model's settings (guidance, denoising, steps), kept apart from the measured ones
-#: above so that the figures are not tuned on (``--tuning``; seeds from 100). Ten pairs: the first four
-#: alone (12 cases per loop at 3 seeds) picked settings whose gain did not carry over to the measured
-#: prompts; differences of less than about 20 points there are within the spread between pairs and seeds.
+#: above so that the figures are not tuned on (``--tuning``; seeds from 100). Ten pairs, because with a
+#: few the spread between pairs and seeds is larger than the differences between settings.
 TUNING_PAIRS = (
     ("centroid", "a low droning bassoon", "a high piccolo trill"),
     ("centroid", "a heavy bass synthesizer", "bright chiming bells"),
@@ -72,8 +71,8 @@ TUNING_PAIRS = (
 )
 TUNING_RHYTHMIC_PROMPTS = ("a disco groove with bass and drums", "a folk dance on accordion")
 #: A second measured set (``--prompts second``; seeds from 200), written before any model was measured with
-#: it, after the first had been used for several comparisons: ten pairs where the first set has five, so
-#: that a difference between two models is less a matter of which pairs were picked.
+#: it: ten pairs where the first set has five, so that a difference between two models is less a matter of
+#: which pairs were picked.
 SECOND_PAIRS = (
     ("centroid", "a low moaning didgeridoo", "a high twinkling wind chime"),
     ("centroid", "a deep bass clarinet melody", "a bright soprano recorder melody"),
