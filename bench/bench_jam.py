@@ -12,7 +12,9 @@ loops, a 4/4 one (``og_beat``) and a 3/4 one (``waltz``), exactly as the jam ask
   :func:`riffusion.rhythm.onset_envelope`) near the loop's beats is clearly higher than near the same grid
   shifted by half a beat (``on / (on + off) >= 0.556``: 25 % more); "near" is the MIREX beat-tracking
   tolerance, +-70 ms ("beat" columns), and, stricter, +-0.08 beat ("strict" columns);
-* speed: the server's seconds per clip (sequential requests) over the clip's duration.
+* speed: the server's seconds per clip (sequential requests) over the clip's duration, for the clips above
+  (each a segment's end point) and for a stream of clips as the jam asks for them (``stream``: a seed
+  step, a prompt change and a seed step, four clips each at alpha 0.25-1; mean and slowest clip).
 
 The prompts were chosen before any model was measured with them, and none is a training caption.
 
@@ -161,12 +163,16 @@ class Server:
 
 
 def clip(http: httpx.Client, url: str, defaults: dict, prompt: str, seed: int, loop: str,
-         denoising: float) -> tuple[np.ndarray, int, float, Image.Image]:
+         denoising: float, *, end: tuple[str, int] | None = None, alpha: float = 0.0,
+         ) -> tuple[np.ndarray, int, float, Image.Image]:
+    """One clip as the jam asks for it: ``prompt`` at ``seed``, or the point ``alpha`` of the way from there
+    to ``end`` (prompt, seed)."""
     guidance = defaults["guidance"]
+    end_prompt, end_seed = end or (prompt, seed)
     body = {
         "start": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": guidance},
-        "end": {"prompt": prompt, "seed": seed, "denoising": denoising, "guidance": guidance},
-        "alpha": 0.0, "num_inference_steps": defaults["num_inference_steps"], "seed_image_id": loop,
+        "end": {"prompt": end_prompt, "seed": end_seed, "denoising": denoising, "guidance": guidance},
+        "alpha": alpha, "num_inference_steps": defaults["num_inference_steps"], "seed_image_id": loop,
         "audio_format": "wav", "image_format": "png",
     }
     started = time.monotonic()
@@ -178,6 +184,13 @@ def clip(http: httpx.Client, url: str, defaults: dict, prompt: str, seed: int, l
     image = Image.open(io.BytesIO(base64.b64decode(data["image"].split(",", 1)[1])))
     image.load()
     return waveform.T.astype(np.float32), sample_rate, elapsed, image
+
+
+#: The jam's stream for the speed figure: (start prompt, start seed, end prompt, end seed) per segment of four
+#: clips, as riffusion/web/sequence.js makes them (a seed step, a typed prompt reached at the current seed).
+STREAM = (("a lofi hip hop beat", 1, "a lofi hip hop beat", 2),
+          ("a lofi hip hop beat", 2, "a marching brass band", 2),
+          ("a marching brass band", 2, "a marching brass band", 3))
 
 
 def on_beat(image: Image.Image, grid: BeatGrid) -> tuple[float, float]:
@@ -241,6 +254,12 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
                         waveform, sr, elapsed, image = clip(http, server.url, defaults, prompt, seed, loop, strength)
                         times.append(elapsed)
                         beat[loop].append(on_beat(image, grids[loop]))
+            stream = []
+            for start_prompt, start_seed, end_prompt, end_seed in STREAM:
+                for alpha in (0.25, 0.5, 0.75, 1.0):
+                    _, _, elapsed, _ = clip(http, server.url, defaults, start_prompt, start_seed, LOOPS[0], strength,
+                                            end=(end_prompt, end_seed), alpha=alpha)
+                    stream.append(elapsed)
         return {
             "model": model, "denoising": strength, "steps": defaults["num_inference_steps"],
             "guidance": defaults["guidance"],
@@ -251,6 +270,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
             "beat_strict": {loop: float(np.mean(np.array(v)[:, 1] >= CLEARLY_ON_BEAT)) for loop, v in beat.items()},
             "median_contrast": float(np.median([c[0] for v in beat.values() for c in v])),
             "rtf": statistics.median(times) / duration,
+            "stream_rtf": float(np.mean(stream)) / duration, "stream_max_rtf": max(stream) / duration,
         }
     finally:
         server.close()
@@ -301,12 +321,14 @@ def print_rows(rows: list[dict], *, cases: int, rhythmic: int, ratio: float) -> 
     print(f"\nsteering: {cases} (pair, seed) cases per loop, moved >= {ratio}x the right way; beat: "
           f"{rhythmic} rhythmic clips per loop clearly on the loop's beat")
     print(f"{'model':28} {'denoise':>7} {'steps':>5} {'guide':>5} {'steer 4/4':>9} {'steer 3/4':>9} {'median x':>8} "
-          f"{'beat 4/4':>8} {'beat 3/4':>8} {'contrast':>8} {'strict 4/4':>10} {'strict 3/4':>10} {'RTF':>6}")
+          f"{'beat 4/4':>8} {'beat 3/4':>8} {'contrast':>8} {'strict 4/4':>10} {'strict 3/4':>10} {'RTF':>6} "
+          f"{'stream':>6} {'max':>6}")
     for row in rows:
         print(f"{row['model']:28} {row['denoising']:7.2f} {row['steps']:5d} {row['guidance']:5.1f} {row['steer']['og_beat']:9.0%} "
               f"{row['steer']['waltz']:9.0%} {row['median_ratio']:8.2f} {row['beat']['og_beat']:8.0%} "
               f"{row['beat']['waltz']:8.0%} {row['median_contrast']:8.2f} {row['beat_strict']['og_beat']:10.0%} "
-              f"{row['beat_strict']['waltz']:10.0%} {row['rtf']:6.3f}")
+              f"{row['beat_strict']['waltz']:10.0%} {row['rtf']:6.3f} {row['stream_rtf']:6.3f} "
+              f"{row['stream_max_rtf']:6.3f}")
     for row in rows:
         print(f"\n{row['model']}: share of cases moved >= {ratio}x, median ratio, per pair (both loops)")
         for pair, (share, median) in row["by_pair"].items():

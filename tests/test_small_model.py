@@ -529,3 +529,65 @@ def test_a_mix_is_the_weighted_average_of_the_conditioning(pipe):
 def test_a_bad_mix_is_a_clear_error(pipe):
     with pytest.raises(ValueError, match="mix weights must have a positive sum"):
         pipe.encode_prompt_mix([("solo flute melody", 0.0)])
+
+
+# --- transitions as blended trajectories (SmallModelConfig.transition_branch) ------------------------------
+
+@pytest.fixture
+def branched(pipe):
+    """The tiny model with clips between end points branching off half way (2 of 4 steps)."""
+    pipe.config.transition_branch = 0.5
+    pipe._branch_cache.clear()
+    try:
+        yield pipe
+    finally:
+        pipe.config.transition_branch = 0.0
+        pipe._branch_cache.clear()
+
+
+def test_branching_changes_only_the_clips_between_end_points(pipe):
+    plain = [pixels(pipe.riffuse(inputs(a, denoising=1.0))) for a in (0.0, 0.5, 1.0)]
+    pipe.config.transition_branch = 0.5
+    try:
+        branched = [pixels(pipe.riffuse(inputs(a, denoising=1.0))) for a in (0.0, 0.5, 1.0)]
+        same_ends = pixels(pipe.riffuse(inputs(0.5, denoising=1.0, end="solo flute melody", seeds=(1, 1))))
+    finally:
+        pipe.config.transition_branch = 0.0
+        pipe._branch_cache.clear()
+    assert np.array_equal(plain[0], branched[0]) and np.array_equal(plain[2], branched[2])
+    assert np.abs(plain[1] - branched[1]).mean() > 1.0
+    assert np.array_equal(same_ends, plain[0])  # one end point twice: the clip is that end point
+
+
+def test_a_transition_runs_each_end_points_shared_steps_once(branched):
+    first, _ = _unet_batches(branched, lambda: branched.riffuse(inputs(0.25, denoising=1.0)))
+    assert first == [4, 4, 2, 2]  # both end points' first 2 steps (guided: x2), then the clip's last 2
+    again, _ = _unet_batches(branched, lambda: branched.riffuse(inputs(0.75, denoising=1.0)))
+    assert again == [2, 2]  # the end points' states are remembered
+    end, _ = _unet_batches(branched, lambda: branched.riffuse(inputs(1.0, denoising=1.0)))
+    assert end == [2, 2, 2, 2]  # an end point runs its whole trajectory, as it would unbranched
+    batch, images = _unet_batches(branched, lambda: branched.riffuse_batch(
+        [(inputs(a, denoising=1.0, seeds=(5, 6)), None, None) for a in (0.0, 0.5, 1.0)]))
+    assert batch == [4, 4, 4, 4, 2, 2]  # the end points first (leaving their states), then the clip between
+    alone = pixels(branched.riffuse(inputs(0.5, denoising=1.0, seeds=(5, 6))))
+    assert np.array_equal(pixels(images[1]), alone)
+
+
+def test_branching_applies_to_img2img_and_leaves_masked_requests_alone(pipe):
+    mask = Image.fromarray(np.where(np.arange(256)[None, :] < 128, 0, 255).astype(np.uint8).repeat(64, 0)).convert("RGB")
+    request = inputs(0.5, denoising=0.8)
+    plain = pixels(pipe.riffuse(request, seed_image()))
+    masked = pixels(pipe.riffuse(request, seed_image(), mask))
+    pipe.config.transition_branch = 0.5
+    try:
+        assert np.abs(pixels(pipe.riffuse(request, seed_image())) - plain).mean() > 1.0
+        assert np.array_equal(pixels(pipe.riffuse(request, seed_image(), mask)), masked)
+    finally:
+        pipe.config.transition_branch = 0.0
+        pipe._branch_cache.clear()
+
+
+def test_transition_branch_errors():
+    for bad in (-0.1, 1.0, True, "0.5"):
+        with pytest.raises(ValueError, match="transition_branch must be a number in \\[0, 1\\)"):
+            sm.SmallModelConfig(transition_branch=bad)

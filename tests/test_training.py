@@ -326,11 +326,11 @@ def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
     (target / "README.md").write_text("card")
     Image.new("RGB", (256, 64), "white").save(target / "seed_images" / "og_beat.png")
     summary = publish(out, target, guidance_min_timestep=500, default_denoising=0.9, rhythm_guidance_scale=2.5,
-                      log=lambda m: None)
+                      transition_branch=0.8, log=lambda m: None)
     assert is_small_model_dir(target) and (target / "README.md").read_text() == "card"
     config = json.loads((target / "riffusion_model.json").read_text())
     assert config["guidance_min_timestep"] == 500 and config["default_denoising"] == 0.9
-    assert config["rhythm_guidance_scale"] == 2.5
+    assert config["rhythm_guidance_scale"] == 2.5 and config["transition_branch"] == 0.8
     assert summary["training"]["step"] == 2
     for name in ("loss.png", "samples.png", "training.json"):
         assert (target / "figures" / name).is_file()
@@ -349,6 +349,8 @@ def test_publish_copies_the_model_with_figures(user_dataset, tmp_path):
      "default_denoising must be null or in [0, 1], got 1.5"),
     (("--run", "no-such-run", "--to", "x", "--rhythm-guidance-scale", "-2"),
      "rhythm_guidance_scale must be null or a number in [0, 30], got -2.0"),
+    (("--run", "no-such-run", "--to", "x", "--transition-branch", "1"),
+     "transition_branch must be a number in [0, 1), got 1.0"),
 ])
 def test_publish_command_errors_are_one_clear_line(tmp_path, args, message):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}

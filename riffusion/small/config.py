@@ -86,6 +86,13 @@ class SmallModelConfig:
     # package's, riffusion.defaults.GENERATION.denoising). A rhythm model keeps the loop's beat through its
     # rhythm input, so it can leave the loop's sound behind entirely.
     default_denoising: T.Optional[float] = None
+    # Transitions as blended trajectories (0: off). A clip between two end points (start and end prompt,
+    # each at its own seed) starts from the states the end points reach on their own after this share of
+    # the steps, slerped by the clip's alpha, and runs the rest with the interpolated prompt. 0 slerps the
+    # seeds' noises and runs every step with the interpolated prompt, as riffusion-model-v1 does; later
+    # branch points trade the new music a clip between makes for even steps along alpha (Lunar Ring's
+    # latent blending makes the same trade).
+    transition_branch: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -110,6 +117,9 @@ class SmallModelConfig:
             raise ValueError(f"rhythm_guidance_scale must be null or a number in [0, 30], got {self.rhythm_guidance_scale!r}")
         if self.default_denoising is not None and not 0.0 <= float(self.default_denoising) <= 1.0:
             raise ValueError(f"default_denoising must be null or in [0, 1], got {self.default_denoising!r}")
+        if (isinstance(self.transition_branch, bool) or not isinstance(self.transition_branch, (int, float))
+                or not 0.0 <= float(self.transition_branch) < 1.0):
+            raise ValueError(f"transition_branch must be a number in [0, 1), got {self.transition_branch!r}")
         check_generation(num_inference_steps=self.num_inference_steps)
 
     def to_dict(self) -> dict[str, T.Any]:

@@ -8,7 +8,9 @@ else the seed image's estimated one, else none (the model then chooses its own r
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 import dataclasses
 import logging
 import typing as T
@@ -62,6 +64,7 @@ class SmallRiffusionPipeline:
         self._embedding_cache: dict[T.Union[str, tuple], torch.Tensor] = {}
         self._parallel: T.Optional[ParallelGuidance] = None
         self._capped_requests: set[int] = set()
+        self._branch_cache: "collections.OrderedDict[tuple, torch.Tensor]" = collections.OrderedDict()
         self.show_progress = False  # sampling here is too short for a progress bar
 
     # -- what the pipeline offers (riffusion.protocols.SpectrogramPipeline) --
@@ -298,62 +301,76 @@ class SmallRiffusionPipeline:
     @torch.no_grad()
     def _generate(self, items: T.Sequence[tuple], *, steps: int, strength: float, width: int,
                   cancel: T.Optional[CancelToken] = None) -> list[Image.Image]:
-        height = self.image_size[1]
-        device, dtype = self._device, self.dtype
-        batch = len(items)
-        # 1. Text conditioning: linear interpolation of the start and end prompts (or mixes); negative
-        #    prompts (or "") for classifier-free guidance; guidance interpolated linearly.
-        conds, unconds, guidance = [], [], []
-        any_rhythm = False  # whether some clip has a beat grid (none: the rhythm rows are all "no rhythm")
-        noises, init, masks, rhythms = [], [], [], []
-        for inputs, init_image, mask_image in items:
-            a = float(inputs.alpha)
-            if not 0.0 <= a <= 1.0:
-                raise ValueError(f"alpha must be in [0, 1], got {a}")
-            start, end = inputs.start, inputs.end
-            conds.append((1 - a) * self.encode_prompt_mix(start.weighted_prompts)
-                         + a * self.encode_prompt_mix(end.weighted_prompts))
-            unconds.append((1 - a) * self.encode_prompt(start.negative_prompt or "")
-                           + a * self.encode_prompt(end.negative_prompt or ""))
-            guidance.append((1 - a) * start.guidance + a * end.guidance)
-            # 2. Noise: slerp between the start and end seeds' Gaussian noises.
-            noises.append(slerp(a, self._noise(start.seed, width), self._noise(end.seed, width)))
-            # 3. The seed image (img2img), or pure noise when there is none; its mask; the clip's rhythm.
-            init.append(image_to_tensor(init_image, width=width, height=height)[None] if init_image is not None else None)
-            masks.append(mask_tensor(mask_image, width, height, threshold=0.5) if mask_image is not None else None)
-            if self.has_rhythm_input:
-                grid = self.beat_grid(inputs, init_image)
-                any_rhythm = any_rhythm or grid is not None
-                rhythms.append(self._rhythm(grid, width))
-        cond = torch.cat(unconds + conds).to(device, dtype)
-        noise = torch.cat(noises).to(device)
-        rhythm = torch.cat(rhythms).to(device, dtype) if rhythms else None
-        g = torch.tensor(guidance, device=device, dtype=torch.float32).view(-1, 1, 1, 1)
-        has_init = all(x is not None for x in init)
-        if not has_init:
+        batch = _Batch.of(self, items, width)
+        if batch.x0 is None:
             strength = 1.0
-            x0 = torch.zeros_like(noise)
-        else:
-            x0 = torch.cat(init).to(device)
-        mask = None
-        if any(m is not None for m in masks):
-            mask = torch.cat([m if m is not None else torch.ones(1, 1, height, width) for m in masks]).to(device)
         # 4. Timesteps: the last ``strength`` fraction of the schedule (at least one step).
-        scheduler = make_inference_scheduler(self.scheduler_config, self.config.sampler)
-        scheduler.set_timesteps(steps, device=device)
-        timesteps = scheduler.timesteps
         t_start = _first_step(steps, strength)
-        timesteps = timesteps[t_start:]
+        branch = self._branch_steps(steps - t_start) if batch.mask is None else 0
+        between = [i for i, (inputs, _, _) in enumerate(items) if branch and not _is_end_point(inputs)]
+        ends = [i for i in range(len(items)) if i not in between]
+        x = torch.empty_like(batch.noise)
+        if ends:
+            sub = batch if not between else _Batch.of(self, [items[i] for i in ends], width)
+            # 5. Start: the seed image noised to the first timestep (pure noise when strength is 1).
+            start = self._start(sub, steps=steps, t_start=t_start, strength=strength)
+            # 6. Guided denoising. With transitions branched, a clip at an end point also leaves its state
+            #    where the clips between end points start.
+            keys = [self._branch_key(_end_point(items[i][0]), items[i][1], grid, steps=steps, t_start=t_start,
+                                     branch=branch, width=width)
+                    for i, grid in zip(ends, sub.grids)] if branch else []
+
+            def remember(index: int, state: torch.Tensor) -> None:
+                if index + 1 == t_start + branch:
+                    for key, row in zip(keys, state):
+                        self._remember_branch(key, row[None].clone())
+
+            x[ends] = self._denoise(start, sub, steps=steps, first=t_start, cancel=cancel,
+                                    on_step=remember if branch else None)
+        if between:
+            # 5-6. Clips between end points start, ``branch`` steps in, from the states their end points reach
+            #      there on their own, slerped by the clip's alpha (see SmallModelConfig.transition_branch).
+            sub_items = [items[i] for i in between]
+            sub = _Batch.of(self, sub_items, width)
+            start = self._branched_start(sub_items, sub, steps=steps, strength=strength, t_start=t_start,
+                                         branch=branch, width=width, cancel=cancel)
+            x[between] = self._denoise(start, sub, steps=steps, first=t_start + branch, cancel=cancel,
+                                       steps_done=branch)
+        # 7. The patch-period texture removed (the kept part of a masked seed image stays exact), then
+        #    pixels -> Riffusion images with this model's parameters in EXIF.
+        if self.config.suppress_patch_grid:
+            x = remove_patch_grid(x, patch_size=self.config.patch_size)
+            if batch.mask is not None:
+                x = batch.mask * x + (1 - batch.mask) * batch.x0
+        return [tensor_to_image(x[i], self.spectrogram_params) for i in range(len(items))]
+
+    def _start(self, batch: "_Batch", *, steps: int, t_start: int, strength: float) -> torch.Tensor:
+        """The state the sampler starts from: pure noise at strength 1, else the seed image noised to the
+        first timestep that runs."""
+        scheduler = make_inference_scheduler(self.scheduler_config, self.config.sampler)
+        scheduler.set_timesteps(steps, device=self._device)
+        if strength >= 1.0 or batch.x0 is None:
+            return batch.noise * float(getattr(scheduler, "init_noise_sigma", 1.0))
+        first = scheduler.timesteps[t_start:t_start + 1].repeat(len(batch))
+        return scheduler.add_noise(batch.x0, batch.noise, first)
+
+    def _denoise(self, x: torch.Tensor, batch: "_Batch", *, steps: int, first: int, last: T.Optional[int] = None,
+                 cancel: T.Optional[CancelToken] = None, steps_done: int = 0,
+                 on_step: T.Optional[T.Callable[[int, torch.Tensor], None]] = None) -> torch.Tensor:
+        """Run the sampler from timestep index ``first`` (where ``x`` is) to ``last`` (default: the end) of a
+        schedule of ``steps``: classifier-free guidance on timesteps >= config.guidance_min_timestep (the
+        conditional branch alone below), with rhythm guidance when configured; a mask keeps the black region of
+        the seed image (noised to the same level). ``on_step(i, x)`` sees the state after step index ``i``.
+        A fresh sampler: a solver of order > 1 starts at first order."""
+        scheduler = make_inference_scheduler(self.scheduler_config, self.config.sampler)
+        scheduler.set_timesteps(steps, device=self._device)
+        timesteps = scheduler.timesteps
         if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(t_start)
-        # 5. Start: the seed image noised to the first timestep (pure noise when strength is 1).
-        if strength >= 1.0:
-            x = noise * float(getattr(scheduler, "init_noise_sigma", 1.0))
-        else:
-            x = scheduler.add_noise(x0, noise, timesteps[:1].repeat(batch))
-        # 6. Guided denoising (the conditional branch alone below config.guidance_min_timestep); a mask
-        #    keeps the black region of the seed image (noised to the same level).
+            scheduler.set_begin_index(first)
+        n = len(batch)
+        cond, rhythm, g, mask = batch.cond, batch.rhythm, batch.guidance, batch.mask
         parallel = self._parallel_guidance()
+        dtype = self.dtype
 
         def unet(model_in: torch.Tensor, t: torch.Tensor, c: torch.Tensor, r: T.Optional[torch.Tensor]) -> torch.Tensor:
             with self._autocast():
@@ -369,48 +386,97 @@ class SmallRiffusionPipeline:
         # but no text, unless it equals one of the two joint forms, or no clip has a rhythm (then that
         # prediction is the unconditional one and the step is the joint form).
         g_rhythm = self.config.rhythm_guidance_scale
-        if (rhythm is None or not any_rhythm or not self.config.rhythm_guidance or g_rhythm is None
+        if (rhythm is None or not batch.any_rhythm or not self.config.rhythm_guidance or g_rhythm is None
                 or bool(torch.all(g == g_rhythm))):
             g_rhythm = None
         elif g_rhythm == 1.0:
             uncond_rhythm, g_rhythm = rhythm, None
         both_rhythm = None if rhythm is None else torch.cat([uncond_rhythm, rhythm])
+        end = len(timesteps) if last is None else last
         with self._cpu_threads():
-            for i, t in enumerate(timesteps):
-                raise_if_cancelled(cancel, steps_done=i)
-                t = t.to(device)
+            for i in range(first, end):
+                raise_if_cancelled(cancel, steps_done=steps_done + i - first)
+                t = timesteps[i].to(self._device)
                 if int(t) < self.config.guidance_min_timestep:
-                    pred = unet(x, t, cond[batch:], rhythm)
+                    pred = unet(x, t, cond[n:], rhythm)
+                elif g_rhythm is not None:  # u0 + g_rhythm (ur - u0) + g (c - ur)
+                    if parallel is not None:
+                        rhythm_pred, cond_pred = parallel(x, t, cond[:n], cond[n:], rhythm, rhythm)
+                    else:
+                        rhythm_pred, cond_pred = unet(torch.cat([x, x]), t, cond, torch.cat([rhythm, rhythm])).chunk(2)
+                    uncond_pred = unet(x, t, cond[:n], uncond_rhythm)
+                    pred = uncond_pred + g_rhythm * (rhythm_pred - uncond_pred) + g * (cond_pred - rhythm_pred)
                 else:
-                    if g_rhythm is not None:  # u0 + g_rhythm (ur - u0) + g (c - ur)
-                        if parallel is not None:
-                            rhythm_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, rhythm)
-                        else:
-                            rhythm_pred, cond_pred = unet(torch.cat([x, x]), t, cond,
-                                                          torch.cat([rhythm, rhythm])).chunk(2)
-                        uncond_pred = unet(x, t, cond[:batch], uncond_rhythm)
-                        pred = (uncond_pred + g_rhythm * (rhythm_pred - uncond_pred)
-                                + g * (cond_pred - rhythm_pred))
+                    if parallel is not None:  # float32 only: no casts needed
+                        uncond_pred, cond_pred = parallel(x, t, cond[:n], cond[n:], rhythm, uncond_rhythm)
                     else:
-                        if parallel is not None:  # float32 only: no casts needed
-                            uncond_pred, cond_pred = parallel(x, t, cond[:batch], cond[batch:], rhythm, uncond_rhythm)
-                        else:
-                            uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
-                        pred = uncond_pred + g * (cond_pred - uncond_pred)
+                        uncond_pred, cond_pred = unet(torch.cat([x, x]), t, cond, both_rhythm).chunk(2)
+                    pred = uncond_pred + g * (cond_pred - uncond_pred)
                 x = scheduler.step(pred, t, x).prev_sample
-                if mask is not None and has_init:
-                    if i + 1 < len(timesteps):
-                        kept = scheduler.add_noise(x0, noise, timesteps[i + 1 : i + 2].repeat(batch))
-                    else:
-                        kept = x0
+                if mask is not None:
+                    kept = (scheduler.add_noise(batch.x0, batch.noise, timesteps[i + 1:i + 2].repeat(n))
+                            if i + 1 < len(timesteps) else batch.x0)
                     x = mask * x + (1 - mask) * kept
-        # 7. The patch-period texture removed (the kept part of a masked seed image stays exact), then
-        #    pixels -> Riffusion images with this model's parameters in EXIF.
-        if self.config.suppress_patch_grid:
-            x = remove_patch_grid(x, patch_size=self.config.patch_size)
-            if mask is not None and has_init:
-                x = mask * x + (1 - mask) * x0
-        return [tensor_to_image(x[i], self.spectrogram_params) for i in range(batch)]
+                if on_step is not None:
+                    on_step(i, x)
+        return x
+
+    def _branch_steps(self, remaining: int) -> int:
+        """How many of the ``remaining`` steps a clip's end points run alone before its own trajectory
+        starts from their blend (config.transition_branch; 0: none, a clip runs from its slerped noise)."""
+        share = self.config.transition_branch
+        if share <= 0 or remaining < 2:
+            return 0
+        return min(max(int(round(share * remaining)), 1), remaining - 1)
+
+    def _branched_start(self, items: T.Sequence[tuple], batch: "_Batch", *, steps: int, strength: float,
+                        t_start: int, branch: int, width: int, cancel: T.Optional[CancelToken]) -> torch.Tensor:
+        """Each clip's state after ``branch`` steps: the states its start and end points (each prompt at its
+        own seed, alpha 0) reach on their own, slerped by the clip's alpha. End-point states are cached, so a
+        transition computes each end point's first steps once for all its clips."""
+        ends: dict[tuple, tuple] = {}  # key -> (end-point request, seed image), in order
+        keys = []
+        for (inputs, init_image, _mask), grid in zip(items, batch.grids):
+            pair = []
+            for point in (inputs.start, inputs.end):
+                end_inputs = dataclasses.replace(inputs, start=point, end=point, alpha=0.0, rhythm=grid)
+                key = self._branch_key(point, init_image, grid, steps=steps, t_start=t_start, branch=branch,
+                                       width=width)
+                pair.append(key)
+                if key not in self._branch_cache:
+                    ends.setdefault(key, (end_inputs, init_image))
+            keys.append(pair)
+        known = {}
+        for key in (key for pair in keys for key in pair if key in self._branch_cache):
+            known[key] = self._branch_cache[key]
+            self._branch_cache.move_to_end(key)
+        if ends:
+            end_batch = _Batch.of(self, [(e, image, None) for e, image in ends.values()], width)
+            x = self._start(end_batch, steps=steps, t_start=t_start, strength=strength)
+            x = self._denoise(x, end_batch, steps=steps, first=t_start, last=t_start + branch, cancel=cancel)
+            for key, state in zip(ends, x):
+                known[key] = state[None]
+                self._remember_branch(key, state[None])
+        states = []
+        for (inputs, _image, _mask), (k0, k1) in zip(items, keys):
+            a = float(inputs.alpha)
+            s0, s1 = known[k0], known[k1]
+            states.append(s0 if k0 == k1 or a == 0.0 else s1 if a == 1.0 else slerp(a, s0, s1))
+        return torch.cat(states)
+
+    def _branch_key(self, point, init_image: T.Optional[Image.Image], grid: T.Optional[BeatGrid], *,
+                    steps: int, t_start: int, branch: int, width: int) -> tuple:
+        """What decides an end point's state ``branch`` steps in: its prompt, negative prompt, seed and
+        guidance (a PromptInput), the seed image, rhythm and schedule of the clip it belongs to."""
+        return ((tuple(point.weighted_prompts), point.negative_prompt or "", int(point.seed), float(point.guidance)),
+                grid, steps, t_start, branch, width, _image_key(init_image), str(self.dtype))
+
+    def _remember_branch(self, key: tuple, state: torch.Tensor) -> None:
+        cache = self._branch_cache
+        cache[key] = state
+        cache.move_to_end(key)
+        while len(cache) > _BRANCH_CACHE_SIZE:
+            cache.popitem(last=False)
 
     def text_to_image(self, prompt: str, *, seed: int = 0, negative_prompt: str = "", guidance: T.Optional[float] = None,
                       num_inference_steps: T.Optional[int] = None, init_image: T.Optional[Image.Image] = None,
@@ -428,6 +494,85 @@ class SmallRiffusionPipeline:
         if rhythm is not None:
             inputs = dataclasses.replace(inputs, rhythm=rhythm)
         return self.riffuse(inputs, init_image if denoising < 1.0 else None)
+
+
+#: End-point states kept for blended trajectories: a few transitions' worth for a handful of listeners.
+_BRANCH_CACHE_SIZE = 64
+
+
+@dataclasses.dataclass
+class _Batch:
+    """What the sampler needs of a batch of clips, in the batch's order (conditioning rows: the
+    unconditional ones, then the conditional ones)."""
+
+    cond: torch.Tensor
+    guidance: torch.Tensor
+    noise: torch.Tensor
+    x0: T.Optional[torch.Tensor]  # the seed images, when every clip has one
+    mask: T.Optional[torch.Tensor]  # 1 where the sampler paints (only with seed images)
+    rhythm: T.Optional[torch.Tensor]
+    any_rhythm: bool  # whether some clip has a beat grid (none: the rhythm rows are all "no rhythm")
+    grids: list
+
+    def __len__(self) -> int:
+        return len(self.grids)
+
+    @classmethod
+    def of(cls, pipe: SmallRiffusionPipeline, items: T.Sequence[tuple], width: int) -> "_Batch":
+        height = pipe.image_size[1]
+        device, dtype = pipe.device, pipe.dtype
+        # 1. Text conditioning: linear interpolation of the start and end prompts (or mixes); negative
+        #    prompts (or "") for classifier-free guidance; guidance interpolated linearly.
+        conds, unconds, guidance, noises, init, masks, rhythms, grids = [], [], [], [], [], [], [], []
+        for inputs, init_image, mask_image in items:
+            a = float(inputs.alpha)
+            if not 0.0 <= a <= 1.0:
+                raise ValueError(f"alpha must be in [0, 1], got {a}")
+            start, end = inputs.start, inputs.end
+            conds.append((1 - a) * pipe.encode_prompt_mix(start.weighted_prompts)
+                         + a * pipe.encode_prompt_mix(end.weighted_prompts))
+            unconds.append((1 - a) * pipe.encode_prompt(start.negative_prompt or "")
+                           + a * pipe.encode_prompt(end.negative_prompt or ""))
+            guidance.append((1 - a) * start.guidance + a * end.guidance)
+            # 2. Noise: slerp between the start and end seeds' Gaussian noises.
+            noises.append(slerp(a, pipe._noise(start.seed, width), pipe._noise(end.seed, width)))
+            # 3. The seed image (img2img), or pure noise when there is none; its mask; the clip's rhythm.
+            init.append(image_to_tensor(init_image, width=width, height=height)[None] if init_image is not None else None)
+            masks.append(mask_tensor(mask_image, width, height, threshold=0.5) if mask_image is not None else None)
+            grid = pipe.beat_grid(inputs, init_image) if pipe.has_rhythm_input else None
+            grids.append(grid)
+            if pipe.has_rhythm_input:
+                rhythms.append(pipe._rhythm(grid, width))
+        x0 = torch.cat(init).to(device) if all(x is not None for x in init) else None
+        mask = None
+        if x0 is not None and any(m is not None for m in masks):
+            mask = torch.cat([m if m is not None else torch.ones(1, 1, height, width) for m in masks]).to(device)
+        return cls(cond=torch.cat(unconds + conds).to(device, dtype),
+                   guidance=torch.tensor(guidance, device=device, dtype=torch.float32).view(-1, 1, 1, 1),
+                   noise=torch.cat(noises).to(device), x0=x0, mask=mask,
+                   rhythm=torch.cat(rhythms).to(device, dtype) if rhythms else None,
+                   any_rhythm=any(g is not None for g in grids), grids=grids)
+
+
+def _same_point(a, b) -> bool:
+    return (tuple(a.weighted_prompts), a.negative_prompt or "", a.seed, a.guidance) == (
+        tuple(b.weighted_prompts), b.negative_prompt or "", b.seed, b.guidance)
+
+
+def _is_end_point(inputs) -> bool:
+    """Whether a request's clip is one of its end points (alpha 0 or 1, or both ends the same)."""
+    return inputs.alpha in (0.0, 1.0) or _same_point(inputs.start, inputs.end)
+
+
+def _end_point(inputs):
+    """The PromptInput a clip at an end point is."""
+    return inputs.end if inputs.alpha == 1.0 else inputs.start
+
+
+def _image_key(image: T.Optional[Image.Image]) -> T.Optional[tuple]:
+    if image is None:
+        return None
+    return image.size, image.mode, hashlib.sha1(image.tobytes()).hexdigest()
 
 
 def _first_step(steps: int, strength: float) -> int:

@@ -65,10 +65,38 @@ def _statistic(name: str, waveform: np.ndarray, sample_rate: int) -> float:
     raise ValueError(f"unknown statistic {name!r}")
 
 
+def alpha_sweep(pipe, start: tuple[str, int], end: tuple[str, int], *, init_image=None, denoising: float = 1.0,
+                guidance: float, steps: int, alphas: T.Sequence[float] = tuple(np.linspace(0, 1, 11))) -> dict[str, T.Any]:
+    """How evenly a clip changes along alpha from ``start`` to ``end`` (each a (prompt, seed)), as
+    :meth:`riffuse_batch` makes the clips of one sweep.
+
+    Returns the step between successive clips (mean absolute difference of their mel magnitudes in dB), its
+    mean, the largest step over the mean (1.0: perfectly even), the distance between the end clips, and how
+    far the middle clip is from a plain mix of the end clips' spectrograms (the mean of their dB images), as a
+    share of the end clips' distance: near 0 a transition is a cross-fade of its ends, larger it makes music
+    of its own on the way.
+    """
+    from riffusion.datatypes import InferenceInput, PromptInput
+    from riffusion.image import spectrogram_from_image
+
+    params = pipe.spectrogram_params
+    a = PromptInput(prompt=start[0], seed=start[1], denoising=denoising, guidance=guidance)
+    b = PromptInput(prompt=end[0], seed=end[1], denoising=denoising, guidance=guidance)
+    images = pipe.riffuse_batch([(InferenceInput(start=a, end=b, alpha=float(x), num_inference_steps=steps), init_image, None)
+                                 for x in alphas])
+    mels = [20 * np.log10(spectrogram_from_image(im, power=params.power_for_image, max_value=1.0) + 1e-5) for im in images]
+    diffs = [float(np.mean(np.abs(y - x))) for x, y in zip(mels, mels[1:])]
+    ends = float(np.mean(np.abs(mels[-1] - mels[0])))
+    middle = mels[len(mels) // 2]
+    return {"start": start[0], "end": end[0], "start_seed": start[1], "end_seed": end[1],
+            "step_db": diffs, "mean_step_db": float(np.mean(diffs)),
+            "max_over_mean": float(np.max(diffs) / max(np.mean(diffs), 1e-9)), "endpoint_distance_db": ends,
+            "middle_from_mix": float(np.mean(np.abs(middle - (mels[0] + mels[-1]) / 2))) / max(ends, 1e-9)}
+
+
 def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
              phase: str = "default", rtf_runs: int = 7, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Run the three measurements on ``model`` (a folder or shipped name) and return a JSON-able dict."""
-    from riffusion.datatypes import InferenceInput, PromptInput
     from riffusion.small import load_small_pipeline
     from riffusion.image import waveform_from_image
 
@@ -126,8 +154,6 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     #    to switch), so several sweeps are measured and summarised.
     from PIL import Image
 
-    from riffusion.image import spectrogram_from_image
-
     init = None
     if pipe.path is not None and (pipe.path / "seed_images" / "og_beat.png").is_file():
         init = Image.open(pipe.path / "seed_images" / "og_beat.png").convert("RGB")
@@ -135,17 +161,8 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
     denoising = pipe.default_denoising if init is not None else 1.0
 
     def sweep(start_prompt: str, start_seed: int, end_prompt: str, end_seed: int) -> dict[str, T.Any]:
-        start = PromptInput(prompt=start_prompt, seed=start_seed, denoising=denoising, guidance=guidance)
-        end = PromptInput(prompt=end_prompt, seed=end_seed, denoising=denoising, guidance=guidance)
-        images = pipe.riffuse_batch([(InferenceInput(start=start, end=end, alpha=float(a), num_inference_steps=steps),
-                                      init, None) for a in alphas])
-        mels = [20 * np.log10(spectrogram_from_image(im, power=params.power_for_image, max_value=1.0) + 1e-5)
-                for im in images]
-        diffs = [float(np.mean(np.abs(b - a))) for a, b in zip(mels, mels[1:])]
-        return {"start": start_prompt, "end": end_prompt, "start_seed": start_seed, "end_seed": end_seed,
-                "step_db": diffs, "mean_step_db": float(np.mean(diffs)),
-                "max_over_mean": float(np.max(diffs) / max(np.mean(diffs), 1e-9)),
-                "endpoint_distance_db": float(np.mean(np.abs(mels[-1] - mels[0])))}
+        return alpha_sweep(pipe, (start_prompt, start_seed), (end_prompt, end_seed), init_image=init,
+                           denoising=denoising, guidance=guidance, steps=steps, alphas=alphas)
 
     sweeps = [sweep(*ends) for ends in INTERPOLATION_SWEEPS]
     ratios = [s["max_over_mean"] for s in sweeps]
@@ -153,10 +170,12 @@ def evaluate(model: str, *, seeds: int = 20, steps: T.Optional[int] = None, guid
               "mean_step_db": float(np.mean([s["mean_step_db"] for s in sweeps])),
               "max_over_mean": float(np.mean(ratios)), "worst_max_over_mean": float(np.max(ratios)),
               "endpoint_distance_db": float(np.mean([s["endpoint_distance_db"] for s in sweeps])),
+              "middle_from_mix": float(np.mean([s["middle_from_mix"] for s in sweeps])),
               "img2img_seed": "og_beat" if init is not None else None, "denoising": denoising}
     log(f"interpolation over {len(sweeps)} sweeps: mean step {smooth['mean_step_db']:.2f} dB, max/mean "
         f"{smooth['max_over_mean']:.2f} (worst {smooth['worst_max_over_mean']:.2f}; "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}), endpoints {smooth['endpoint_distance_db']:.2f} dB apart")
+        f"{', '.join(f'{r:.2f}' for r in ratios)}), endpoints {smooth['endpoint_distance_db']:.2f} dB apart, the middle "
+        f"clip {smooth['middle_from_mix']:.2f} of that from their mix")
     # The jam never changes prompt and seed at once (riffusion/web/sequence.js): a typed prompt is reached at
     # the current seed, and a prompt left alone walks from one seed to the next. The same sweeps in those
     # two shapes are what a listener hears.

@@ -32,10 +32,11 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
             steps: T.Optional[int] = None, guidance: T.Optional[float] = None,
             denoising_gamma: T.Optional[float] = None, guidance_min_timestep: T.Optional[int] = None,
             default_denoising: T.Optional[float] = None, rhythm_guidance_scale: T.Optional[float] = None,
-            log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
+            transition_branch: T.Optional[float] = None, log: T.Callable[[str], None] = print) -> dict[str, T.Any]:
     """Copy ``run_dir/model`` to ``target`` (see the module docstring); ``steps``, ``guidance``,
-    ``denoising_gamma``, ``guidance_min_timestep``, ``default_denoising`` and ``rhythm_guidance_scale`` set the
-    model's defaults in ``riffusion_model.json`` (see :class:`riffusion.small.SmallModelConfig`)."""
+    ``denoising_gamma``, ``guidance_min_timestep``, ``default_denoising``, ``rhythm_guidance_scale`` and
+    ``transition_branch`` set the model's defaults in ``riffusion_model.json`` (see
+    :class:`riffusion.small.SmallModelConfig`)."""
     from PIL import Image
 
     from riffusion.files import atomic_folder, keep_beside
@@ -50,6 +51,7 @@ def publish(run_dir: T.Union[str, Path], target: T.Union[str, Path], *, evaluate
         ("guidance_min_timestep", guidance_min_timestep),
         ("default_denoising", None if default_denoising is None else float(default_denoising)),
         ("rhythm_guidance_scale", None if rhythm_guidance_scale is None else float(rhythm_guidance_scale)),
+        ("transition_branch", None if transition_branch is None else float(transition_branch)),
     ) if value is not None}
     SmallModelConfig(**overrides)  # the model's own checks of these values, before anything is written
     source = run_dir / "model"
@@ -107,11 +109,15 @@ def main(argv: T.Optional[T.Sequence[str]] = None) -> int:
                         help="the denoising from a seed loop the published model is played at (the jam's default)")
     parser.add_argument("--rhythm-guidance-scale", type=float, default=None,
                         help="a rhythm model's beat guidance apart from the prompt's (1: prompt only; the guidance: joint)")
+    parser.add_argument("--transition-branch", type=float, default=None, metavar="SHARE",
+                        help="the share of the steps a transition's end points run before the clips between them "
+                             "branch off (0: none)")
     args = parser.parse_args(argv)
     try:
         publish(args.run, args.to, evaluate_seeds=args.evaluate, steps=args.steps, guidance=args.guidance,
                 denoising_gamma=args.denoising_gamma, guidance_min_timestep=args.guidance_min_timestep,
-                default_denoising=args.default_denoising, rhythm_guidance_scale=args.rhythm_guidance_scale, log=lambda m: print(m, file=sys.stderr))
+                default_denoising=args.default_denoising, rhythm_guidance_scale=args.rhythm_guidance_scale,
+                transition_branch=args.transition_branch, log=lambda m: print(m, file=sys.stderr))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
