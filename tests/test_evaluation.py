@@ -43,6 +43,7 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     assert min(ratios) >= 1.0 and smooth["worst_max_over_mean"] == max(ratios)
     assert smooth["max_over_mean"] == pytest.approx(sum(ratios) / 3)
     assert smooth["mean_step_db"] == pytest.approx(sum(s["mean_step_db"] for s in smooth["sweeps"]) / 3)
+    assert all(sweep["middle_from_mix"] >= 0 for sweep in smooth["sweeps"]) and smooth["middle_from_mix"] >= 0
     # the jam's own transitions: a prompt reached at the current seed, a seed step at one prompt
     assert smooth["jam_prompt_change_max_over_mean"] >= 1.0 and smooth["jam_seed_step_max_over_mean"] >= 1.0
     assert "the jam's prompt changes: max/mean" in result.stderr and "the jam's seed steps" in result.stderr
@@ -50,6 +51,19 @@ def test_evaluation_reports_speed_steering_and_smoothness(tmp_path):
     # the two tempo rows measure the same prompts' audio (generated once): only the octave choice differs
     tempo, by_rate, pace = report["steering"][3:]
     assert (tempo["lower"], tempo["higher"]) == (by_rate["lower"], by_rate["higher"]) == (pace["lower"], pace["higher"])
+
+
+def test_alpha_sweep_measures_steps_and_how_far_the_middle_is_from_a_mix(tmp_path):
+    from riffusion.training.evaluation import alpha_sweep
+
+    torch.manual_seed(0)
+    config = sm.SmallModelConfig(block_out_channels=(32, 32), num_inference_steps=2)
+    pipe = sm.SmallRiffusionPipeline(sm.build_unet(config, SMALL_PARAMS), config=config)
+    still = alpha_sweep(pipe, ("a cello", 3), ("a cello", 3), guidance=3.0, steps=2, alphas=(0.0, 0.5, 1.0))
+    assert still["step_db"] == [0.0, 0.0] and still["endpoint_distance_db"] == 0.0 and still["middle_from_mix"] == 0.0
+    moving = alpha_sweep(pipe, ("a cello", 3), ("drums", 4), guidance=3.0, steps=2, alphas=(0.0, 0.25, 0.5, 0.75, 1.0))
+    assert len(moving["step_db"]) == 4 and moving["max_over_mean"] >= 1.0 and moving["middle_from_mix"] > 0
+    assert moving["mean_step_db"] == pytest.approx(sum(moving["step_db"]) / 4)
 
 
 @pytest.mark.parametrize("args, message", [
