@@ -89,13 +89,30 @@ SECOND_PAIRS = (
 )
 SECOND_RHYTHMIC_PROMPTS = ("a salsa band with piano and horns", "an electro house track with four on the floor kick",
                            "a country two-step with banjo", "a reggae groove with bass and drums")
+#: A third measured set (``--prompts third``; seeds from 300), written before the fine-tune on whole-range
+#: instrument solos was trained or measured, to measure it on prompts nobody chose settings or data by.
+THIRD_PAIRS = (
+    ("centroid", "a low brooding double bass solo", "a high singing violin solo"),
+    ("centroid", "deep booming timpani rolls", "a sparkling celesta melody"),
+    ("centroid", "a dark low piano ostinato", "a bright high piano melody"),
+    ("centroid", "a gruff low tenor saxophone", "a light airy pan flute"),
+    ("centroid", "a rumbling low synth bass drone", "a shimmering high synth lead"),
+    ("flux", "a soft sustained french horn chord", "a busy bongo and conga groove"),
+    ("flux", "a long slow cello note", "a rapid tambourine and shaker rhythm"),
+    ("flux", "a steady warm synth pad", "a crisp electronic drum machine beat"),
+    ("flux", "a calm held choir chord", "a fast clattering percussion ensemble"),
+    ("flux", "a quiet sustained string section", "a pounding rock drum beat"),
+)
+THIRD_RHYTHMIC_PROMPTS = ("a hip hop beat with a deep kick", "a ska band with offbeat guitar",
+                          "a bluegrass tune with banjo and fiddle", "a samba with surdo and whistles")
 RHYTHMIC_PROMPTS = ("a funky drum groove", "a marching brass band", "an upbeat piano boogie",
                     "a rock band with drums and electric guitar")
 LOOPS = ("og_beat", "waltz")
 #: --prompts NAME: (steering pairs, rhythmic prompts, first seed)
 PROMPT_SETS = {"measured": (STEERING_PAIRS, RHYTHMIC_PROMPTS, 0),
                "tuning": (TUNING_PAIRS, TUNING_RHYTHMIC_PROMPTS, 100),
-               "second": (SECOND_PAIRS, SECOND_RHYTHMIC_PROMPTS, 200)}
+               "second": (SECOND_PAIRS, SECOND_RHYTHMIC_PROMPTS, 200),
+               "third": (THIRD_PAIRS, THIRD_RHYTHMIC_PROMPTS, 300)}
 CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
 
 
@@ -287,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead of the server's recommendation (which depends on the machine's load)")
     parser.add_argument("--prompts", choices=sorted(PROMPT_SETS), default="measured",
                         help="which prompts and seeds: the measured ones, the tuning ones (for choosing settings), "
-                             "or the second measured set")
+                             "or the second and third measured sets")
     parser.add_argument("--tuning", action="store_const", dest="prompts", const="tuning",
                         help="the same as --prompts tuning")
     parser.add_argument("--reference", metavar="DATA",
