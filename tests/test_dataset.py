@@ -238,6 +238,46 @@ def test_mma_grooves_and_captions_are_reproducible():
     assert render.split_camel("BossaNova1Sus") == "bossa nova 1 sus"
 
 
+def test_solo_jobs_cover_every_instrument_in_its_range_reproducibly():
+    from riffusion.dataset import render
+    from riffusion.dataset.midi import GM_PROGRAMS, PERCUSSION_CHANNEL
+
+    instruments = len(render._SOLO_PROGRAMS) + len(render.SOLO_PERCUSSION)
+    jobs = render.solo_jobs(seed=1, count=instruments)
+    assert jobs == render.solo_jobs(seed=1, count=instruments) and len({j.id for j in jobs}) == instruments
+    named = {GM_PROGRAMS[dict(j.programs)[0]] for j in jobs if 0 in dict(j.programs)}
+    assert {"taiko drum", "kalimba", "bagpipe", "piccolo", "tuba", "celesta"} <= named
+    assert not named & {"helicopter", "gunshot", "goblins effect"}  # sound effects are left out
+    kit = [j for j in jobs if j.instrument_names]
+    assert {j.instrument_names[0] for j in kit} == set(render.SOLO_PERCUSSION)
+    assert all(dict(j.programs) == {PERCUSSION_CHANNEL: 0} and j.style.endswith(" rhythm") for j in kit)
+    for job in jobs:
+        assert job.notes and job.beats_per_bar in (3, 4) and 56 <= job.tempo_bpm <= 180
+        pitches = [n.pitch for n in job.notes]
+        assert 0 <= min(pitches) and max(pitches) <= 127
+        if "tuba" in job.style or "taiko" in job.style:  # low instruments play low
+            assert np.median(pitches) < 60
+        if "piccolo" in job.style or "tinkle bell" in job.style:
+            assert np.median(pitches) > 72
+
+
+@needs_renderer
+def test_solos_are_captioned_with_the_instrument_even_on_the_drum_channel(tmp_path):
+    from riffusion.dataset import DatasetConfig, build_dataset
+    from riffusion.dataset import render
+    from riffusion.dataset.captions import caption_variants
+
+    assert list(render.SOLO_PERCUSSION)[:2] == ["triangle", "cowbell"]  # the first two solos
+    config = DatasetConfig(params=SMALL_PARAMS, sources=("solos",), solo_count=2, render_seconds=6.0,
+                           cache_dir=str(tmp_path / "cache"))
+    rows_path = build_dataset(tmp_path / "ds", config, log=lambda m: None).out_dir / "metadata.jsonl"
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert {r["source"] for r in rows} == {"solo"}
+    kit = [r for r in rows if r["text"].startswith("solo triangle rhythm")]
+    assert kit and all(r["instruments"] == ["triangle"] for r in kit)
+    assert any("triangle" in v and "drums" not in v for v in caption_variants(kit[0])[1:])
+
+
 # --- the command ----------------------------------------------------------------------------------------
 
 

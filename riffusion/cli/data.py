@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument(
         "--sources", default="mma,parts,game-music",
-        help="comma-separated: mma, parts, game-music, scores, user ('' with --user-folder: only your audio)",
+        help="comma-separated: mma, parts, solos, game-music, scores, user ('' with --user-folder: only your audio)",
     )
     build.add_argument("--scores", type=int, default=260,
                        help="renders of public-domain scores from music21's corpus (source 'scores')")
@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     build.add_argument("--image-width", type=int, default=None, help="clip width in columns (default: the preset's)")
     build.add_argument("--max-grooves", type=int, default=300, help="MMA grooves to render (of ~700)")
     build.add_argument("--parts", type=int, default=160, help="generated instrument parts to render")
+    build.add_argument("--solos", type=int, default=254,
+                       help="instrument solos to render (source 'solos': every GM instrument and hand percussion)")
     build.add_argument("--render-seconds", type=float, default=26.0, help="length of each rendered MIDI song")
     build.add_argument("--game-packages", default=None, help="comma-separated Debian packages (default: all)")
     build.add_argument("--max-clips-per-file", type=int, default=16)
@@ -99,7 +101,8 @@ def register(subparsers) -> None:
 def dataset_build(
     *, out: str, sources: str = "mma,parts,game-music", user_folder: str | None = None,
     user_license: str = "user-provided", params: str = "small", image_width: int | None = None,
-    max_grooves: int = 300, parts: int = 160, render_seconds: float = 26.0, game_packages: str | None = None,
+    max_grooves: int = 300, parts: int = 160, solos: int = 254, render_seconds: float = 26.0,
+    game_packages: str | None = None,
     max_clips_per_file: int = 16, seed: int = 0, cache_dir: str = "data/cache", overwrite: bool = False,
     tempo_octave: str = "prior", scores: int = 260, score_seconds: float = 40.8,
     score_collections: str | None = None,
@@ -120,6 +123,7 @@ def dataset_build(
         seed=seed,
         max_grooves=max_grooves,
         part_count=parts,
+        solo_count=solos,
         render_seconds=render_seconds,
         game_packages=tuple(p.strip() for p in game_packages.split(",")) if game_packages else None,
         max_clips_per_file=max_clips_per_file,

@@ -34,7 +34,7 @@ from riffusion.dataset.sources import AudioSource, game_music_sources, user_fold
 from riffusion.files import atomic_folder
 from riffusion.spectrogram_params import SpectrogramParams
 
-SOURCE_KINDS = ("mma", "parts", "game-music", "scores", "user")
+SOURCE_KINDS = ("mma", "parts", "solos", "game-music", "scores", "user")
 
 
 @dataclasses.dataclass
@@ -51,6 +51,7 @@ class DatasetConfig:
     songs_per_groove: int = 1
     render_seconds: float = 26.0
     part_count: int = 160
+    solo_count: int = 254  # instrument solos (riffusion.dataset.render.solo_jobs): two per instrument
     score_count: int = 260  # renders of public-domain scores (riffusion.dataset.scores), each score_seconds long
     score_seconds: float = 40.8
     score_collections: T.Optional[tuple[str, ...]] = None  # None: every public-domain collection
@@ -210,12 +211,15 @@ def build_dataset(
             )
         if "parts" in sources:
             jobs += render.part_jobs(seed=config.seed, count=config.part_count, seconds=config.render_seconds)
+        if "solos" in sources:
+            jobs += render.solo_jobs(seed=config.seed, count=config.solo_count, seconds=config.render_seconds)
         if jobs:
             soundfont = render.find_soundfont()
             workdir = cache / "render" / f"sr{sample_rate}-seed{config.seed}"
             for job in tqdm(jobs, desc="render MIDI", disable=None if progress is None else not progress):
                 try:
                     wav, instruments = render.render_job(job, workdir, sample_rate=sample_rate, soundfont=soundfont)
+                    instruments = list(job.instrument_names) or instruments
                 except (RuntimeError, OSError, ValueError) as exc:
                     skipped.append(f"{job.id}: {exc}")
                     continue

@@ -78,7 +78,7 @@ def caption_variants(row: T.Mapping[str, T.Any]) -> list[str]:
                       else melodic[:1] + (["drums"] if "drums" in instruments else []))
         out.append(f"{texture} {named}".strip() if named else texture)
         out.append(f"{speed} {texture} music".strip())
-    if source in ("mma", "part", "scores") or source.startswith("debian"):
+    if source in ("mma", "part", "solo", "scores") or source.startswith("debian"):
         out.append(f"{speed} {style}".strip())
         if row.get("key"):
             out.append(f"{style} in {row['key']}")

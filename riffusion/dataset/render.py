@@ -64,7 +64,7 @@ class RenderJob:
     """One MIDI file to make and render, with the caption facts known before rendering."""
 
     id: str
-    kind: str  # "mma" | "part"
+    kind: str  # "mma" | "part" | "solo"
     style: str  # words for the caption ("bossa nova", "solo flute melody")
     tempo_bpm: int
     key: str  # "A minor"
@@ -72,9 +72,12 @@ class RenderJob:
     beats_per_bar: int = 4  # the metre's beats (MMA's `Time`); parts are in 4/4
     mma_source: T.Optional[str] = None  # the .mma song text for kind "mma"
     notes: tuple = ()  # Notes for kind "part"
-    programs: tuple = ()  # (channel, program) pairs for kind "part"
+    programs: tuple = ()  # (channel, program) pairs for kinds "part" and "solo"
     author: str = ""
     license: str = ""
+    # What the caption names as the instruments, where the MIDI file cannot say (a percussion-channel solo
+    # of one instrument reads as "drums"); empty: read from the rendered MIDI file.
+    instrument_names: tuple = ()
 
 
 def _stable_rng(*parts: object) -> random.Random:
@@ -309,6 +312,106 @@ def part_jobs(*, seed: int = 0, count: int = 120, seconds: float = 20.0) -> list
                 license="CC0-1.0 (generated); rendering MIT (FluidR3_GM)",
             )
         )
+    return jobs
+
+
+# --- instrument solos over the whole General MIDI set ----------------------------------------------------
+
+#: Octaves (as in _melody: 5 starts at middle C) each melodic GM program plays solos in, from the instrument's
+#: usual range; programs not listed play in octaves 4-5. Solos leave out the sound effects (96-103, 120-127)
+#: and programs whose names repeat an earlier one.
+_SOLO_OCTAVES = {
+    **{p: (3, 4, 5, 6) for p in range(0, 8)}, 8: (5, 6), 9: (6, 7), 10: (5, 6, 7), 12: (3, 4, 5), 13: (5, 6),
+    **{p: (3, 4, 5) for p in range(16, 21)}, **{p: (3, 4, 5) for p in range(24, 32)},
+    **{p: (2, 3) for p in range(32, 40)}, 40: (5, 6), 42: (3, 4), 43: (2, 3), 45: (3, 4, 5), 46: (3, 4, 5, 6),
+    47: (3, 4), 48: (3, 4, 5), 49: (3, 4, 5), 56: (5, 6), 57: (3, 4), 58: (2, 3), 59: (5, 6), 62: (3, 4, 5),
+    64: (5, 6), 66: (3, 4), 67: (3, 4), 68: (5, 6), 70: (3, 4), 72: (6, 7), 73: (5, 6), 74: (5, 6),
+    75: (5, 6), 78: (6, 7), 79: (5, 6), **{p: (3, 4, 5, 6) for p in range(80, 88)},
+    **{p: (3, 4, 5) for p in range(88, 96)}, 108: (5, 6), 110: (5, 6), 111: (5, 6), 112: (6, 7),
+    113: (5, 6), 114: (5, 6), 115: (5, 6), 116: (2, 3), 117: (3, 4), 118: (3, 4),
+}
+_SOLO_PROGRAMS = tuple(p for p in range(120) if not 96 <= p <= 103 and GM_PROGRAMS[p] not in GM_PROGRAMS[:p])
+#: Instruments that strike or pluck: their solos are rhythms of short notes rather than melodies.
+_STRUCK = frozenset((*range(8, 16), 45, 46, 47, *range(104, 109), *range(112, 120)))
+#: Instruments that hold notes: half their solos are long notes and held chords.
+_HELD = frozenset((*range(16, 24), *range(40, 45), *range(48, 54), *range(56, 80), *range(88, 96), 109))
+#: Solo percussion of the GM drum map: caption name -> the kit notes that play it.
+SOLO_PERCUSSION = {
+    "triangle": (80, 81), "cowbell": (56,), "congas": (62, 63, 64), "bongos": (60, 61), "tambourine": (54,),
+    "maracas": (70,), "claves": (75,), "wood blocks": (76, 77), "timbales": (65, 66), "agogo bells": (67, 68),
+    "hand claps": (39,), "cabasa": (69,), "guiro": (73, 74), "ride cymbal": (51, 59), "hi-hat": (42, 44, 46),
+    "snare drum": (38, 40), "bass drum": (35, 36), "toms": (41, 43, 45, 47, 48, 50), "crash cymbal": (49, 57),
+    "cuica": (78, 79),
+}
+
+
+def _struck_pattern(rng: random.Random, bars: int, beats: int) -> list[float]:
+    """Onset times (beats) of a repeated one-bar rhythm on the sixteenth-note grid, a little varied per bar."""
+    density = rng.choice((0.25, 0.4, 0.6, 0.8))
+    grid = [i / 4 for i in range(beats * 4)]
+    bar = [t for t in grid if t % 1 == 0 or rng.random() < density * (0.8 if t % 0.5 == 0 else 0.5)]
+    onsets = []
+    for b in range(bars):
+        onsets += [b * beats + t for t in bar if rng.random() > 0.08]
+    return onsets
+
+
+def solo_jobs(*, seed: int = 0, count: int = 254, seconds: float = 20.0) -> list[RenderJob]:
+    """Solos of single instruments over the whole General MIDI set and the drum map's hand percussion, in each
+    instrument's usual range ("solo low tuba melody, 72 bpm, C major", "solo triangle rhythm, ..."), so that
+    prompts naming an instrument find it; job ``i`` plays instrument ``i`` modulo their number."""
+    instruments = [("kit", name) for name in SOLO_PERCUSSION] + [("program", p) for p in _SOLO_PROGRAMS]
+    jobs = []
+    for index in range(count):
+        rng = _stable_rng(seed, "solo", index)
+        kind, which = instruments[index % len(instruments)]
+        beats = rng.choice((4, 4, 4, 3))
+        tempo = rng.randrange(56, 181)
+        tonic = rng.randrange(12)
+        mode = rng.choice(("major", "minor"))
+        scale = _SCALES[mode]
+        bars = max(2, int(round(seconds * tempo / 60.0 / beats)))
+        notes: list[Note] = []
+        names: tuple = ()
+        if kind == "kit":
+            kit = SOLO_PERCUSSION[T.cast(str, which)]
+            for t in _struck_pattern(rng, bars, beats):
+                accent = t % beats == 0
+                velocity = rng.randrange(100, 124) if accent else rng.randrange(60, 105)
+                notes.append(Note(t, 0.2, rng.choice(kit), velocity, PERCUSSION_CHANNEL))
+            programs = {PERCUSSION_CHANNEL: 0}
+            style = f"solo {which} rhythm"
+            names = (str(which),)
+        else:
+            program = T.cast(int, which)
+            programs = {0: program}
+            octave = rng.choice(_SOLO_OCTAVES.get(program, (4, 5)))
+            register = "high " if octave >= 6 else "low " if octave <= 3 else ""
+            name = GM_PROGRAMS[program]
+            if program in _STRUCK:
+                degree = 0
+                for t in _struck_pattern(rng, bars, beats):
+                    degree = max(-3, min(9, degree + rng.choice((-2, -1, 0, 0, 1, 2))))
+                    pitch = 12 * octave + tonic + scale[degree % 7] + 12 * (degree // 7)
+                    notes.append(Note(t, 0.3, pitch, rng.randrange(70, 120), 0))
+                style = f"solo {register}{name} rhythm" if program >= 112 else f"solo {register}{name} melody"
+            elif program in _HELD and rng.random() < 0.5:
+                progression = rng.choice(_MINOR_PROGRESSIONS if mode == "minor" else _MAJOR_PROGRESSIONS)
+                for bar in range(bars):
+                    root = 12 * octave + tonic + progression[bar % len(progression)]
+                    third = 3 if (_MINOR_QUALITY if mode == "minor" else _MAJOR_QUALITY).get(
+                        progression[bar % len(progression)], "") == "m" else 4
+                    notes += [Note(bar * beats, beats - 0.02, pitch, 85, 0) for pitch in (root, root + third, root + 7)]
+                style = f"sustained {register}{name} chords"
+            else:
+                notes += _melody(rng, tonic, scale, bars, beats, 0, octave, rng.random())
+                style = f"solo {register}{name} melody"
+        jobs.append(RenderJob(
+            id=f"solo-{index:04d}", kind="solo", style=style, tempo_bpm=tempo, key=f"{NOTE_NAMES[tonic]} {mode}",
+            bars=bars, beats_per_bar=beats, notes=tuple(notes), programs=tuple(sorted(programs.items())),
+            author="generated by riffusion dataset build", license="CC0-1.0 (generated); rendering MIT (FluidR3_GM)",
+            instrument_names=names,
+        ))
     return jobs
 
 
