@@ -591,3 +591,12 @@ def test_transition_branch_errors():
     for bad in (-0.1, 1.0, True, "0.5"):
         with pytest.raises(ValueError, match="transition_branch must be a number in \\[0, 1\\)"):
             sm.SmallModelConfig(transition_branch=bad)
+
+
+def test_moving_the_pipeline_forgets_the_remembered_end_points(branched):
+    branched.riffuse(inputs(0.5, denoising=1.0))
+    assert len(branched._branch_cache) == 2
+    branched.to("cpu")
+    assert not branched._branch_cache
+    again, _ = _unet_batches(branched, lambda: branched.riffuse(inputs(0.5, denoising=1.0)))
+    assert again == [4, 4, 2, 2]  # the end points' first steps are made anew

@@ -182,6 +182,7 @@ class SmallRiffusionPipeline:
         self._device = torch.device(device)
         self.unet.to(self._device)
         self._parallel = None  # traces hold the old device's tensors
+        self._branch_cache.clear()  # and so do the remembered end-point states
         return self
 
     # -- loading and saving --
@@ -311,7 +312,7 @@ class SmallRiffusionPipeline:
         ends = [i for i in range(len(items)) if i not in between]
         x = torch.empty_like(batch.noise)
         if ends:
-            sub = batch if not between else _Batch.of(self, [items[i] for i in ends], width)
+            sub = batch.take(ends)
             # 5. Start: the seed image noised to the first timestep (pure noise when strength is 1).
             start = self._start(sub, steps=steps, t_start=t_start, strength=strength)
             # 6. Guided denoising. With transitions branched, a clip at an end point also leaves its state
@@ -331,7 +332,7 @@ class SmallRiffusionPipeline:
             # 5-6. Clips between end points start, ``branch`` steps in, from the states their end points reach
             #      there on their own, slerped by the clip's alpha (see SmallModelConfig.transition_branch).
             sub_items = [items[i] for i in between]
-            sub = _Batch.of(self, sub_items, width)
+            sub = batch.take(between)
             start = self._branched_start(sub_items, sub, steps=steps, strength=strength, t_start=t_start,
                                          branch=branch, width=width, cancel=cancel)
             x[between] = self._denoise(start, sub, steps=steps, first=t_start + branch, cancel=cancel,
@@ -468,8 +469,7 @@ class SmallRiffusionPipeline:
                     steps: int, t_start: int, branch: int, width: int) -> tuple:
         """What decides an end point's state ``branch`` steps in: its prompt, negative prompt, seed and
         guidance (a PromptInput), the seed image, rhythm and schedule of the clip it belongs to."""
-        return ((tuple(point.weighted_prompts), point.negative_prompt or "", int(point.seed), float(point.guidance)),
-                grid, steps, t_start, branch, width, _image_key(init_image), str(self.dtype))
+        return _point_key(point), grid, steps, t_start, branch, width, _image_key(init_image)
 
     def _remember_branch(self, key: tuple, state: torch.Tensor) -> None:
         cache = self._branch_cache
@@ -517,6 +517,21 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.grids)
 
+    def take(self, rows: T.Sequence[int]) -> "_Batch":
+        """The batch of the clips at ``rows`` (this batch itself when that is all of them, in order)."""
+        rows = list(rows)
+        if rows == list(range(len(self))):
+            return self
+        n, index = len(self), torch.tensor(rows, dtype=torch.long)
+
+        def pick(t: T.Optional[torch.Tensor]) -> T.Optional[torch.Tensor]:
+            return None if t is None else t[index]
+
+        grids = [self.grids[i] for i in rows]
+        return _Batch(cond=torch.cat([self.cond[:n][index], self.cond[n:][index]]), guidance=self.guidance[index],
+                      noise=self.noise[index], x0=pick(self.x0), mask=pick(self.mask), rhythm=pick(self.rhythm),
+                      any_rhythm=any(g is not None for g in grids), grids=grids)
+
     @classmethod
     def of(cls, pipe: SmallRiffusionPipeline, items: T.Sequence[tuple], width: int) -> "_Batch":
         height = pipe.image_size[1]
@@ -554,14 +569,14 @@ class _Batch:
                    any_rhythm=any(g is not None for g in grids), grids=grids)
 
 
-def _same_point(a, b) -> bool:
-    return (tuple(a.weighted_prompts), a.negative_prompt or "", a.seed, a.guidance) == (
-        tuple(b.weighted_prompts), b.negative_prompt or "", b.seed, b.guidance)
+def _point_key(point) -> tuple:
+    """What makes two PromptInputs the same end point: prompt (or mix), negative prompt, seed, guidance."""
+    return tuple(point.weighted_prompts), point.negative_prompt or "", int(point.seed), float(point.guidance)
 
 
 def _is_end_point(inputs) -> bool:
     """Whether a request's clip is one of its end points (alpha 0 or 1, or both ends the same)."""
-    return inputs.alpha in (0.0, 1.0) or _same_point(inputs.start, inputs.end)
+    return inputs.alpha in (0.0, 1.0) or _point_key(inputs.start) == _point_key(inputs.end)
 
 
 def _end_point(inputs):
