@@ -152,6 +152,11 @@ def _chord_name(tonic: int, degree: int, minor: bool) -> str:
     return NOTE_NAMES[(tonic + degree) % 12] + quality
 
 
+def _third(degree: int, minor: bool) -> int:
+    """Semitones from the root to the third of the key's chord on ``degree`` (3: minor chord, else 4)."""
+    return 3 if (_MINOR_QUALITY if minor else _MAJOR_QUALITY).get(degree, "") == "m" else 4
+
+
 def mma_jobs(
     *, seed: int = 0, max_grooves: T.Optional[int] = None, songs_per_groove: int = 1, seconds: float = 30.0,
     stdlib: Path = MMA_STDLIB,
@@ -278,8 +283,7 @@ def part_jobs(*, seed: int = 0, count: int = 120, seconds: float = 20.0) -> list
             programs[2] = program
             for bar in range(bars):
                 root = 60 + tonic + progression[bar % len(progression)]
-                third = 3 if (_MINOR_QUALITY if mode == "minor" else _MAJOR_QUALITY).get(
-                    progression[bar % len(progression)], "") == "m" else 4
+                third = _third(progression[bar % len(progression)], mode == "minor")
                 chord = (root - 12, root - 12 + third, root - 12 + 7, root)
                 if kind == "pad":
                     notes += [Note(bar * 4, 3.98, p, 80, 2) for p in chord]
@@ -399,8 +403,7 @@ def solo_jobs(*, seed: int = 0, count: int = 254, seconds: float = 20.0) -> list
                 progression = rng.choice(_MINOR_PROGRESSIONS if mode == "minor" else _MAJOR_PROGRESSIONS)
                 for bar in range(bars):
                     root = 12 * octave + tonic + progression[bar % len(progression)]
-                    third = 3 if (_MINOR_QUALITY if mode == "minor" else _MAJOR_QUALITY).get(
-                        progression[bar % len(progression)], "") == "m" else 4
+                    third = _third(progression[bar % len(progression)], mode == "minor")
                     notes += [Note(bar * beats, beats - 0.02, pitch, 85, 0) for pitch in (root, root + third, root + 7)]
                 style = f"sustained {register}{name} chords"
             else:
