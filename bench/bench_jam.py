@@ -164,6 +164,70 @@ def reference(data_dir: str, *, ratio: float, pairs: int = 60, seed: int = 0) ->
     return out
 
 
+#: Kinds of rendered audio for ``--reference-audio``: (statistic, (low kind, its jobs), (high kind, its jobs)),
+#: a job chosen by a test on a :class:`riffusion.dataset.render.RenderJob` of the dataset builder's generated
+#: solos and parts.
+AUDIO_REFERENCE_KINDS = (
+    ("centroid", ("solo low melodies", lambda job: job.style.startswith("solo low ") and "melody" in job.style),
+     ("solo high melodies", lambda job: job.style.startswith("solo high ") and "melody" in job.style)),
+    ("flux", ("held chords", lambda job: job.style.startswith("sustained ")),
+     ("hand percussion solos", lambda job: job.kind == "solo" and bool(job.instrument_names))),
+    ("flux", ("held chords", lambda job: job.style.startswith("sustained ")),
+     ("drum kit parts", lambda job: job.kind == "part" and job.style.startswith("drums playing"))),
+)
+
+
+def audio_reference(workdir: Path, *, ratio: float, clips: int = 24, seed: int = 0,
+                    ) -> list[tuple[str, str, float, float, float, float]]:
+    """How far the steering statistics move between rendered recordings of two kinds, as played and after
+    the small models' spectrogram format (image, then the server's phase method and loudness filter): is a
+    ``ratio`` between two kinds a property of the sounds, or of the format?
+
+    ``clips`` of each kind are rendered with the dataset builder's generators (fluidsynth and FluidR3_GM),
+    one 5.1 s excerpt each (from 2 s in, past the first attack), both versions at the server's loudness.
+    Returns (statistic, "low kind < high kind", share of all (low, high) pairs moved >= ``ratio`` as played,
+    their median ratio, the same two through the format).
+    """
+    import soundfile as sf
+
+    from riffusion.audio import normalize_loudness
+    from riffusion.dataset import render
+    from riffusion.image import image_from_waveform, waveform_from_image
+    from riffusion.small.config import SMALL_IMAGE_WIDTH, SMALL_PARAMS
+
+    if clips < 1:
+        raise ValueError(f"need clips >= 1, got {clips}")
+    params, sr = SMALL_PARAMS, SMALL_PARAMS.sample_rate
+    # every instrument of the solos once or more; one part in seven is a drum kit alone
+    jobs = render.solo_jobs(seed=seed, count=max(254, 10 * clips)) + render.part_jobs(seed=seed, count=7 * clips)
+    length, offset = params.hop_length * (SMALL_IMAGE_WIDTH - 1), 2 * sr
+
+    def measure_kind(test) -> list[tuple[float, float, float, float]]:
+        out = []
+        for job in [job for job in jobs if test(job)][:clips]:
+            wav, _ = render.render_job(job, workdir, sample_rate=sr)
+            audio, _ = sf.read(wav, dtype="float32", always_2d=True)
+            excerpt = audio.mean(axis=1)[offset:offset + length]
+            played = normalize_loudness(excerpt[None], sr)[0]
+            through = waveform_from_image(image_from_waveform(played, sr, params), params)[0]
+            out.append((features.spectral_centroid(played, sr), features.spectral_flux(played, sr),
+                        features.spectral_centroid(through, sr), features.spectral_flux(through, sr)))
+        if not out:
+            raise LookupError("the dataset builder's generators made no clip of a reference kind")
+        return out
+
+    rows = []
+    for name, (low_name, low_test), (high_name, high_test) in AUDIO_REFERENCE_KINDS:
+        low, high = measure_kind(low_test), measure_kind(high_test)
+        column = 0 if name == "centroid" else 1
+        drawn = [(lo, h) for lo in low for h in high]
+        played = [h[column] / max(lo[column], 1e-9) for lo, h in drawn]
+        through = [h[column + 2] / max(lo[column + 2], 1e-9) for lo, h in drawn]
+        rows.append((name, f"{low_name} < {high_name}", float(np.mean([r >= ratio for r in played])),
+                     float(np.median(played)), float(np.mean([r >= ratio for r in through])), float(np.median(through))))
+    return rows
+
+
 class Server:
     """``riffusion serve --model MODEL`` on a free loopback port (the test suite's server helpers), until
     closed."""
@@ -310,10 +374,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", metavar="DATA",
                         help="also print how far the statistics move between rendered clips of a built dataset "
                              "(sustained chords vs drum parts, low vs high parts) through the model's format")
+    parser.add_argument("--reference-audio", type=int, metavar="CLIPS", default=0,
+                        help="also render CLIPS recordings of each kind (fluidsynth) and print how far the statistics "
+                             "move between them as played and through the model's format")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.ratio <= 1 or (args.denoising is not None and not 0 <= args.denoising <= 1):
         parser.error("need --seeds >= 1, --ratio > 1 and --denoising in [0, 1]")
-    models = args.model or ([] if args.reference else [None])  # --reference alone measures no model
+    if args.reference_audio < 0:
+        parser.error("need --reference-audio >= 0")
+    models = args.model or ([] if args.reference or args.reference_audio else [None])  # --reference alone measures no model
     rows = []
     for model in models:
         if model is None:
@@ -331,6 +400,15 @@ def main(argv: list[str] | None = None) -> int:
               f"each: share moved >= {args.ratio}x, median ratio")
         for name, kinds, share, median in reference(args.reference, ratio=args.ratio):
             print(f"  {share:4.0%} {median:5.2f}  {name}: {kinds}")
+    if args.reference_audio:
+        import tempfile
+
+        print(f"\nreference: {args.reference_audio} rendered recordings of each kind, all pairs: share moved "
+              f">= {args.ratio}x and median ratio, as played / through the spectrogram format")
+        with tempfile.TemporaryDirectory() as workdir:
+            for name, kinds, share, median, share_f, median_f in audio_reference(
+                    Path(workdir), ratio=args.ratio, clips=args.reference_audio):
+                print(f"  {share:4.0%} {median:5.2f} / {share_f:4.0%} {median_f:5.2f}  {name}: {kinds}")
     return 0
 
 

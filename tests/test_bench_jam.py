@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,3 +53,23 @@ def test_reference_needs_both_kinds(tmp_path):
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows if "drums" not in r["text"]))
     with pytest.raises(SystemExit, match="no clips of 'solo sustained chords' or 'drum parts'"):
         bj.reference(str(folder), ratio=1.5, pairs=2)
+
+
+HAVE_RENDERER = shutil.which("fluidsynth") is not None and Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file()
+
+
+@pytest.mark.skipif(not HAVE_RENDERER, reason="fluidsynth + fluid-soundfont-gm not installed")
+def test_audio_reference_measures_rendered_kinds_as_played_and_through_the_format(tmp_path):
+    rows = bj.audio_reference(tmp_path, ratio=1.5, clips=1)
+    assert [name for name, *_ in rows] == [name for name, *_ in bj.AUDIO_REFERENCE_KINDS]
+    for _name, kinds, share, median, share_format, median_format in rows:
+        assert " < " in kinds
+        assert 0.0 <= share <= 1.0 and 0.0 <= share_format <= 1.0
+        assert median > 0 and median_format > 0
+    centroid = rows[0]
+    assert centroid[3] > 1.5 and centroid[5] > 1.5  # a high melody is brighter than a low one, either way
+
+
+def test_audio_reference_refuses_no_clips(tmp_path):
+    with pytest.raises(ValueError, match="need clips >= 1, got 0"):
+        bj.audio_reference(tmp_path, ratio=1.5, clips=0)
