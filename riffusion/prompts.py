@@ -238,6 +238,26 @@ def check_prompt_mix(mix: T.Any, *, field: str = "mix") -> tuple[tuple[str, floa
     return tuple(checked)
 
 
+def plain_prompt(mix: T.Any) -> T.Optional[str]:
+    """The prompt of ``mix`` when it is one prompt at weight 1, as
+    :attr:`riffusion.datatypes.PromptInput.weighted_prompts` gives a plain prompt, else None.
+
+    A plain prompt may be empty (the unconditional prompt, as in the original), which a mix's entries may not.
+
+    >>> plain_prompt([("", 1.0)]), plain_prompt([("jazz", 0.5)])
+    ('', None)
+    """
+    if isinstance(mix, (str, bytes)) or not isinstance(mix, T.Sequence) or len(mix) != 1:
+        return None
+    entry = mix[0]
+    if isinstance(entry, (str, bytes)) or not isinstance(entry, T.Sequence) or len(entry) != 2:
+        return None
+    prompt, weight = entry
+    if isinstance(prompt, str) and not isinstance(weight, bool) and isinstance(weight, (int, float)) and weight == 1.0:
+        return prompt
+    return None
+
+
 def normalise_prompt_mix(mix: T.Any) -> tuple[tuple[str, float], ...]:
     """The mix's prompts of positive weight, weights divided by their sum (so they sum to 1).
 

@@ -292,6 +292,12 @@ def test_a_mix_changes_the_image(pipe, seed):
     assert np.abs(plain - blend).mean() > 0.1
 
 
+def test_an_empty_prompt_is_the_unconditional_one(pipe):
+    torch.testing.assert_close(pipe.encode_prompt_mix((("", 1.0),)), pipe.encode_prompt(""))
+    image = pipe.riffuse(request("", "jazzy rapping", alpha=0.0))
+    assert image.size[0] > 0
+
+
 def test_a_bad_mix_is_a_clear_error(pipe):
     with pytest.raises(ValueError, match=r"mix\[1\] weight must be a finite number >= 0"):
         pipe.encode_prompt_mix([("jazz", 1.0), ("rain", -1.0)])

@@ -126,6 +126,21 @@ def test_normalise_prompt_mix_drops_silent_prompts_and_sums_to_one():
     assert normalise_prompt_mix([("jazz", 0.3)]) == (("jazz", 1.0),)
 
 
+def test_plain_prompt_is_one_prompt_at_weight_one_the_empty_one_included():
+    from riffusion.prompts import plain_prompt
+
+    assert plain_prompt((("", 1.0),)) == ""
+    assert plain_prompt([["jazz", 1]]) == "jazz"
+
+
+@pytest.mark.parametrize("mix", [[("jazz", 0.5)], [("jazz", 1.0), ("rain", 1.0)], [("jazz", True)], "jazz", [],
+                                 [("jazz",)], None])
+def test_plain_prompt_is_none_for_anything_else(mix):
+    from riffusion.prompts import plain_prompt
+
+    assert plain_prompt(mix) is None
+
+
 def test_blend_embeddings_is_the_weighted_sum_and_one_is_itself():
     import torch
 

@@ -526,6 +526,11 @@ def test_a_mix_is_the_weighted_average_of_the_conditioning(pipe):
     assert np.abs(image - pixels(pipe.riffuse(mixed_inputs([("solo flute melody", 1.0)])))).mean() > 0.1
 
 
+def test_an_empty_prompt_is_the_unconditional_one(pipe):
+    torch.testing.assert_close(pipe.encode_prompt_mix((("", 1.0),)), pipe.encode_prompt(""))
+    assert pixels(pipe.riffuse(inputs(start="", end="deep bass line"))).size > 0
+
+
 def test_a_bad_mix_is_a_clear_error(pipe):
     with pytest.raises(ValueError, match="mix weights must have a positive sum"):
         pipe.encode_prompt_mix([("solo flute melody", 0.0)])

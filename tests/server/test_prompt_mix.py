@@ -96,3 +96,13 @@ def test_the_mix_is_documented_at_docs(server_url):
     array = next(option for option in prompts["anyOf"] if option.get("type") == "array")  # or null
     assert "weight" in prompts["description"] and array["maxItems"] == 4
     assert schemas["WeightedPromptBody"]["properties"]["weight"]["minimum"] == 0
+
+
+def test_an_empty_prompt_beside_a_mix_is_answered(server_url):
+    """A plain empty prompt is the unconditional one, as in the original (found by the fuzz test)."""
+    body = clip_body(alpha=0.0)
+    body["start"]["prompt"] = ""
+    del body["end"]["prompt"]
+    body["end"]["prompts"] = [{"prompt": "0"}]
+    response = post(server_url + "/api/v1/generate", body)
+    assert response.status_code == 200, response.text
