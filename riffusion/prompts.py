@@ -262,10 +262,16 @@ def normalise_prompt_mix(mix: T.Any) -> tuple[tuple[str, float], ...]:
     """The mix's prompts of positive weight, weights divided by their sum (so they sum to 1).
 
     A single prompt gets weight exactly 1.0, so a mix of one prompt conditions exactly as the prompt alone.
+    A plain prompt (:func:`plain_prompt`) comes back as it is, the empty one included.
 
     >>> normalise_prompt_mix([("jazz", 3), ("rain", 1), ("wind", 0)])
     (('jazz', 0.75), ('rain', 0.25))
+    >>> normalise_prompt_mix([("", 1.0)])
+    (('', 1.0),)
     """
+    plain = plain_prompt(mix)
+    if plain is not None:
+        return ((plain, 1.0),)
     checked = check_prompt_mix(mix)
     total = sum(weight for _, weight in checked)
     return tuple((prompt, weight / total) for prompt, weight in checked if weight > 0)

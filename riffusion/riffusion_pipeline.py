@@ -46,7 +46,7 @@ from riffusion.defaults import GENERATION, check_generation
 from riffusion.devices import check_device
 from riffusion.image import attach_exif, mask_tensor
 from riffusion.interpolation import slerp
-from riffusion.prompts import blend_embeddings, encode_prompt, normalise_prompt_mix, pad_embeddings, plain_prompt
+from riffusion.prompts import blend_embeddings, encode_prompt, normalise_prompt_mix, pad_embeddings
 from riffusion.protocols import BatchItem
 from riffusion.schedulers import DEFAULT_SCHEDULER, make_scheduler, scheduler_name_of
 from riffusion.spectrogram_params import SpectrogramParams
@@ -198,10 +198,7 @@ class RiffusionPipeline:
     def encode_prompt_mix(self, mix: T.Sequence[T.Tuple[str, float]], *, use_weights: bool = True) -> torch.Tensor:
         """Embedding of a weighted mix ``((prompt, weight), ...)``: the weighted average (weights normalised
         to sum 1) of the prompts' embeddings, padded to one chunk count; cached by the mix. A mix of one
-        prompt is exactly :meth:`encode_prompt` of it (a plain prompt, ``((prompt, 1.0),)``, may be the empty one)."""
-        plain = plain_prompt(mix)
-        if plain is not None:
-            return self.encode_prompt(plain, use_weights=use_weights)
+        prompt is exactly :meth:`encode_prompt` of it."""
         weighted = normalise_prompt_mix(mix)
         if len(weighted) == 1:
             return self.encode_prompt(weighted[0][0], use_weights=use_weights)

@@ -124,6 +124,7 @@ def test_normalise_prompt_mix_drops_silent_prompts_and_sums_to_one():
 
     assert normalise_prompt_mix([("jazz", 3), ("rain", 1), ("wind", 0)]) == (("jazz", 0.75), ("rain", 0.25))
     assert normalise_prompt_mix([("jazz", 0.3)]) == (("jazz", 1.0),)
+    assert normalise_prompt_mix([("", 1.0)]) == (("", 1.0),)  # a plain empty prompt: the unconditional one
 
 
 def test_plain_prompt_is_one_prompt_at_weight_one_the_empty_one_included():

@@ -24,7 +24,7 @@ from riffusion.cancellation import CancelToken, raise_if_cancelled
 from riffusion.defaults import check_generation
 from riffusion.image import mask_tensor
 from riffusion.interpolation import slerp
-from riffusion.prompts import blend_embeddings, normalise_prompt_mix, plain_prompt, strip_prompt_weights
+from riffusion.prompts import blend_embeddings, normalise_prompt_mix, strip_prompt_weights
 from riffusion.rhythm import BeatGrid, estimate_beat_grid, rhythm_features
 from riffusion.small.config import MODEL_KIND, SMALL_PARAMS, SmallModelConfig
 from riffusion.small.denoiser import (
@@ -220,10 +220,7 @@ class SmallRiffusionPipeline:
     def encode_prompt_mix(self, mix: T.Sequence[tuple[str, float]]) -> torch.Tensor:
         """Conditioning tensor of a weighted mix ``((prompt, weight), ...)``: the weighted average (weights
         normalised to sum 1) of the prompts' tensors, cached by the mix; one prompt gives exactly
-        :meth:`encode_prompt` of it (a plain prompt, ``((prompt, 1.0),)``, may be the empty one)."""
-        plain = plain_prompt(mix)
-        if plain is not None:
-            return self.encode_prompt(plain)
+        :meth:`encode_prompt` of it."""
         weighted = normalise_prompt_mix(mix)
         if len(weighted) == 1:
             return self.encode_prompt(weighted[0][0])
