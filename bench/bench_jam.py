@@ -116,6 +116,9 @@ PROMPT_SETS = {"measured": (STEERING_PAIRS, RHYTHMIC_PROMPTS, 0),
 CLEARLY_ON_BEAT = 1.25 / 2.25  # on >= 1.25 x off
 
 
+#: The steering statistics by name: (waveform, sample rate) -> the value a pair must move.
+STATISTICS = {"centroid": features.spectral_centroid, "flux": features.spectral_flux}
+
 #: (statistic, lower kind, higher kind, caption rules) for ``--reference``: rendered clips of a built dataset
 #: that differ the way a steering pair should, to show how far the statistic moves between real clips of
 #: the two kinds once they pass through the model's spectrogram format (the most a model could reach).
@@ -146,8 +149,7 @@ def reference(data_dir: str, *, ratio: float, pairs: int = 60, seed: int = 0) ->
         image = Image.open(Path(data_dir) / row["file_name"])
         params = params_from_image(image, warn=False)
         waveform = waveform_from_image(image, params)
-        return (features.spectral_centroid(waveform, params.sample_rate) if name == "centroid"
-                else features.spectral_flux(waveform, params.sample_rate))
+        return STATISTICS[name](waveform, params.sample_rate)
 
     rng = random.Random(seed)
     out = []
@@ -164,16 +166,20 @@ def reference(data_dir: str, *, ratio: float, pairs: int = 60, seed: int = 0) ->
     return out
 
 
-#: Kinds of rendered audio for ``--reference-audio``: (statistic, (low kind, its jobs), (high kind, its jobs)),
-#: a job chosen by a test on a :class:`riffusion.dataset.render.RenderJob` of the dataset builder's generated
-#: solos and parts.
-AUDIO_REFERENCE_KINDS = (
-    ("centroid", ("solo low melodies", lambda job: job.style.startswith("solo low ") and "melody" in job.style),
-     ("solo high melodies", lambda job: job.style.startswith("solo high ") and "melody" in job.style)),
-    ("flux", ("held chords", lambda job: job.style.startswith("sustained ")),
-     ("hand percussion solos", lambda job: job.kind == "solo" and bool(job.instrument_names))),
-    ("flux", ("held chords", lambda job: job.style.startswith("sustained ")),
-     ("drum kit parts", lambda job: job.kind == "part" and job.style.startswith("drums playing"))),
+#: Kinds of rendered audio for ``--reference-audio``: which of the dataset builder's generated solos and parts
+#: (:class:`riffusion.dataset.render.RenderJob`) are one.
+AUDIO_KINDS = {
+    "solo low melodies": lambda job: job.style.startswith("solo low ") and "melody" in job.style,
+    "solo high melodies": lambda job: job.style.startswith("solo high ") and "melody" in job.style,
+    "held chords": lambda job: job.style.startswith("sustained "),
+    "hand percussion solos": lambda job: job.kind == "solo" and bool(job.instrument_names),
+    "drum kit parts": lambda job: job.kind == "part" and job.style.startswith("drums playing"),
+}
+#: (statistic, low kind, high kind) compared by ``--reference-audio``.
+AUDIO_REFERENCE_PAIRS = (
+    ("centroid", "solo low melodies", "solo high melodies"),
+    ("flux", "held chords", "hand percussion solos"),
+    ("flux", "held chords", "drum kit parts"),
 )
 
 
@@ -201,29 +207,28 @@ def audio_reference(workdir: Path, *, ratio: float, clips: int = 24, seed: int =
     # every instrument of the solos once or more; one part in seven is a drum kit alone
     jobs = render.solo_jobs(seed=seed, count=max(254, 10 * clips)) + render.part_jobs(seed=seed, count=7 * clips)
     length, offset = params.hop_length * (SMALL_IMAGE_WIDTH - 1), 2 * sr
+    rendered: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # kind -> (as played, through the format)
 
-    def measure_kind(test) -> list[tuple[float, float, float, float]]:
-        out = []
-        for job in [job for job in jobs if test(job)][:clips]:
-            wav, _ = render.render_job(job, workdir, sample_rate=sr)
-            audio, _ = sf.read(wav, dtype="float32", always_2d=True)
-            excerpt = audio.mean(axis=1)[offset:offset + length]
-            played = normalize_loudness(excerpt[None], sr)[0]
-            through = waveform_from_image(image_from_waveform(played, sr, params), params)[0]
-            out.append((features.spectral_centroid(played, sr), features.spectral_flux(played, sr),
-                        features.spectral_centroid(through, sr), features.spectral_flux(through, sr)))
-        if not out:
-            raise LookupError("the dataset builder's generators made no clip of a reference kind")
-        return out
+    def excerpts(kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        if kind not in rendered:
+            rendered[kind] = []
+            for job in [job for job in jobs if AUDIO_KINDS[kind](job)][:clips]:
+                wav, _ = render.render_job(job, workdir, sample_rate=sr)
+                audio, _ = sf.read(wav, dtype="float32", always_2d=True)
+                played = normalize_loudness(audio.mean(axis=1)[None, offset:offset + length], sr)[0]
+                rendered[kind].append((played, waveform_from_image(image_from_waveform(played, sr, params), params)[0]))
+            if not rendered[kind]:
+                raise LookupError(f"the dataset builder's generators made no clip of {kind!r}")
+        return rendered[kind]
 
     rows = []
-    for name, (low_name, low_test), (high_name, high_test) in AUDIO_REFERENCE_KINDS:
-        low, high = measure_kind(low_test), measure_kind(high_test)
-        column = 0 if name == "centroid" else 1
-        drawn = [(lo, h) for lo in low for h in high]
-        played = [h[column] / max(lo[column], 1e-9) for lo, h in drawn]
-        through = [h[column + 2] / max(lo[column + 2], 1e-9) for lo, h in drawn]
-        rows.append((name, f"{low_name} < {high_name}", float(np.mean([r >= ratio for r in played])),
+    for name, low_kind, high_kind in AUDIO_REFERENCE_PAIRS:
+        statistic = STATISTICS[name]
+        low = [(statistic(a, sr), statistic(b, sr)) for a, b in excerpts(low_kind)]
+        high = [(statistic(a, sr), statistic(b, sr)) for a, b in excerpts(high_kind)]
+        played = [h[0] / max(lo[0], 1e-9) for lo in low for h in high]
+        through = [h[1] / max(lo[1], 1e-9) for lo in low for h in high]
+        rows.append((name, f"{low_kind} < {high_kind}", float(np.mean([r >= ratio for r in played])),
                      float(np.median(played)), float(np.mean([r >= ratio for r in through])), float(np.median(through))))
     return rows
 
@@ -325,8 +330,7 @@ def measure(model: str, *, seeds: int, ratio: float, denoising: float | None, gu
                             waveform, sr, elapsed, _ = clip(http, server.url, defaults, prompt, seed, loop, strength)
                             times.append(elapsed)
                             duration = waveform.shape[-1] / sr
-                            values.append(features.spectral_centroid(waveform, sr) if statistic == "centroid"
-                                          else features.spectral_flux(waveform, sr))
+                            values.append(STATISTICS[statistic](waveform, sr))
                         r = values[1] / max(values[0], 1e-9)
                         ratios.append(r)
                         steer[loop].append(r >= ratio)

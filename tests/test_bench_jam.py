@@ -61,7 +61,7 @@ HAVE_RENDERER = shutil.which("fluidsynth") is not None and Path("/usr/share/soun
 @pytest.mark.skipif(not HAVE_RENDERER, reason="fluidsynth + fluid-soundfont-gm not installed")
 def test_audio_reference_measures_rendered_kinds_as_played_and_through_the_format(tmp_path):
     rows = bj.audio_reference(tmp_path, ratio=1.5, clips=1)
-    assert [name for name, *_ in rows] == [name for name, *_ in bj.AUDIO_REFERENCE_KINDS]
+    assert [name for name, *_ in rows] == [name for name, *_ in bj.AUDIO_REFERENCE_PAIRS]
     for _name, kinds, share, median, share_format, median_format in rows:
         assert " < " in kinds
         assert 0.0 <= share <= 1.0 and 0.0 <= share_format <= 1.0
