@@ -440,12 +440,12 @@ class SmallRiffusionPipeline:
         for (inputs, init_image, _mask), grid in zip(items, batch.grids):
             pair = []
             for point in (inputs.start, inputs.end):
-                end_inputs = dataclasses.replace(inputs, start=point, end=point, alpha=0.0, rhythm=grid)
                 key = self._branch_key(point, init_image, grid, steps=steps, t_start=t_start, branch=branch,
                                        width=width)
                 pair.append(key)
-                if key not in self._branch_cache:
-                    ends.setdefault(key, (end_inputs, init_image))
+                if key not in self._branch_cache and key not in ends:
+                    alone = dataclasses.replace(inputs, start=point, end=point, alpha=0.0, rhythm=grid)
+                    ends[key] = (alone, init_image)
             keys.append(pair)
         known = {}
         for key in (key for pair in keys for key in pair if key in self._branch_cache):
